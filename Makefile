@@ -1,0 +1,30 @@
+# The README's two commands: `make reproduce` and `make test`. Both set up .venv when it is
+# missing or when pyproject.toml changed, and are quick when it is already set up.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export OMP_NUM_THREADS ?= 2
+export MPLBACKEND := Agg
+
+.PHONY: setup test test-slow test-all reproduce clean-results
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m ipykernel install --sys-prefix --name python3 > /dev/null
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+test: $(STAMP)  ## fast tests (about 10 minutes on 2 cores)
+	$(PY) -m pytest -q
+
+test-slow: $(STAMP)  ## end-to-end tests (notebooks, paper-layout stand-ins); CI runs them
+	$(PY) -m pytest -q -m slow
+
+test-all: $(STAMP)
+	$(PY) -m pytest -q -m "slow or not slow"
+
+reproduce: $(STAMP)  ## regenerate results/ with the smoke profile on the CPU
+	$(PY) -m moana reproduce --profile smoke
