@@ -1,0 +1,96 @@
+"""``moana evaluate-scoremaps`` on a tiny hand-written wsolevaluation split."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from moana.cam import save_scoremap
+from moana.cli import main
+from moana.metrics.reference import reference_max_box_acc, reference_pxap
+from moana.metrics.masks import ground_truth_mask
+
+
+def _write(path, lines):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines))
+
+
+def test_evaluate_scoremaps_boxes(tmp_path, capsys):
+    meta = tmp_path / "meta" / "test"
+    ids = ["c1/a.jpg", "c1/b.jpg", "c2/c.jpg"]
+    sizes = {"c1/a.jpg": (448, 448), "c1/b.jpg": (300, 200), "c2/c.jpg": (224, 224)}
+    boxes = {"c1/a.jpg": [(40, 40, 200, 240)], "c1/b.jpg": [(10, 10, 150, 100), (200, 20, 290, 190)],
+             "c2/c.jpg": [(100, 100, 200, 200)]}
+    _write(meta / "image_ids.txt", ids)
+    _write(meta / "class_labels.txt", [f"{i},{n}" for n, i in enumerate(ids)])
+    _write(meta / "image_sizes.txt", [f"{i},{w},{h}" for i, (w, h) in sizes.items()])
+    _write(meta / "localization.txt", [f"{i},{x0},{y0},{x1},{y1}"
+                                       for i, bs in boxes.items() for x0, y0, x1, y1 in bs])
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:224, :224]
+    maps = []
+    for k, i in enumerate(ids):
+        m = np.exp(-((xx - 60 - 40 * k) ** 2 + (yy - 90) ** 2) / 2000.0) + 0.05 * rng.random((224, 224))
+        m = (m - m.min()) / (m.max() - m.min())
+        maps.append(m)
+        save_scoremap(tmp_path / "maps", i, m)
+    out = tmp_path / "out" / "metrics.json"
+    assert main(["evaluate-scoremaps", "--scoremaps", str(tmp_path / "maps"), "--metadata", str(meta),
+                 "--step", "0.01", "--workers", "1", "--quiet", "--output", str(out)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == json.loads(out.read_text())
+
+    from moana.metrics.common import resize_box
+    gt = [[resize_box(b, sizes[i]) for b in boxes[i]] for i in ids]
+    ths = np.arange(0, 1, 0.01)
+    single = reference_max_box_acc(maps, gt, ths, (30, 50, 70), multi_contour=False)
+    multi = reference_max_box_acc(maps, gt, ths, (30, 50, 70), multi_contour=True)
+    assert printed["MaxBoxAcc"] == single[50].max()
+    assert printed["MaxBoxAccV2"] == np.mean([multi[d].max() for d in (30, 50, 70)])
+    assert printed["all_contours"]["MaxBoxAcc@70"] == multi[70].max()
+
+
+def test_evaluate_scoremaps_masks(tmp_path, capsys):
+    meta = tmp_path / "meta"
+    masks = tmp_path / "masks"
+    ids = ["x/1.jpg", "x/2.jpg"]
+    fg = np.zeros((100, 100), np.uint8)
+    fg[20:60, 30:80] = 255
+    ign = np.zeros((100, 100), np.uint8)
+    ign[10:70, 20:90] = 255
+    (masks / "x").mkdir(parents=True)
+    cv2.imwrite(str(masks / "x" / "1_m.png"), fg)
+    cv2.imwrite(str(masks / "x" / "1_ignore.png"), ign)
+    _write(meta / "image_ids.txt", ids)
+    _write(meta / "class_labels.txt", [f"{i},0" for i in ids])
+    _write(meta / "image_sizes.txt", [])
+    _write(meta / "localization.txt", [f"{i},x/1_m.png,x/1_ignore.png" for i in ids])
+    rng = np.random.default_rng(1)
+    maps = [rng.random((224, 224)) for _ in ids]
+    for i, m in zip(ids, maps):
+        save_scoremap(tmp_path / "maps", i, m)
+    args = ["evaluate-scoremaps", "--scoremaps", str(tmp_path / "maps"), "--metadata", str(meta),
+            "--step", "0.01", "--quiet"]
+    assert main(args) == 1  # masks need --mask-root
+    assert "--mask-root" in capsys.readouterr().err
+    assert main(args + ["--mask-root", str(masks)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    gt = ground_truth_mask(masks, ["x/1_m.png"], "x/1_ignore.png")
+    assert printed["PxAP"] == pytest.approx(reference_pxap(maps, [gt, gt], np.arange(0, 1, 0.01)))
+    assert 0 <= printed["PIoU"] <= 100
+
+
+def test_missing_scoremap_is_a_clear_error(tmp_path, capsys):
+    meta = tmp_path / "meta"
+    _write(meta / "image_ids.txt", ["a.jpg"])
+    _write(meta / "class_labels.txt", ["a.jpg,0"])
+    _write(meta / "image_sizes.txt", ["a.jpg,10,10"])
+    _write(meta / "localization.txt", ["a.jpg,1,1,5,5"])
+    (tmp_path / "maps").mkdir()
+    assert main(["evaluate-scoremaps", "--scoremaps", str(tmp_path / "maps"), "--metadata",
+                 str(meta), "--quiet", "--workers", "1"]) == 1
+    assert "a.npy" in capsys.readouterr().err
