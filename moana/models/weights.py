@@ -48,7 +48,8 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, Tensor]:
     return strip_prefix(obj)
 
 
-def _torchvision_file(arch: str, name: str) -> Path:
+def torchvision_weights_file(arch: str, name: str) -> Path:
+    """The local torch hub cache file of torchvision weights ``name`` for ``arch``; never downloads."""
     if arch not in WEIGHT_ENUMS:
         raise ValueError(f"no torchvision weights exist for arch {arch!r}; pass a local file path")
     enum = getattr(torchvision.models, WEIGHT_ENUMS[arch])
@@ -80,7 +81,7 @@ def load_pretrained(model: CAMNet, pretrained: str | os.PathLike | bool) -> CAMN
         pretrained = "DEFAULT"
     text = os.fspath(pretrained)
     looks_like_path = os.sep in text or text.endswith((".pth", ".pt", ".bin")) or Path(text).exists()
-    path = Path(text) if looks_like_path else _torchvision_file(model.arch, text)
+    path = Path(text) if looks_like_path else torchvision_weights_file(model.arch, text)
     state = read_state_dict(path)
     own = model.state_dict()
     backbone = model.backbone_state_keys()
