@@ -73,7 +73,8 @@ def main() -> None:
     maps, boxes = random_maps(args.num_maps, args.seed, args.noise)
     n_ref = min(args.reference_maps or args.num_maps, args.num_maps)
     start = time.perf_counter()
-    run_fast(maps[:1], boxes[:1], np.arange(0, 1, 0.1), True, 1)  # numba JIT compile / cache load
+    for multi in (True, False):  # numba JIT compile / cache load of both contour modes
+        run_fast(maps[:1], boxes[:1], np.arange(0, 1, 0.1), multi, 1)
     print(f"# warm-up (JIT compile or cache load): {time.perf_counter() - start:.2f} s")
     print(f"# {args.num_maps} maps {SIZE}x{SIZE}, noise {args.noise}; reference timed on {n_ref}")
     print("step   mode     reference s/map  fast(1 proc) s/map  fast({w} proc) s/map  "

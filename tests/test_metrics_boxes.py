@@ -277,3 +277,105 @@ def test_real_cub_metadata_reference_equality(reference_dir):
     assert r["num_images"] == 3
     for d in (30, 50, 70):
         np.testing.assert_array_equal(np.array(r["curves"][str(d)]), ref[d])
+
+
+# --- largest-contour sweep (moana.metrics._levelsets): traced areas and ties -----------------
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1))
+def test_traced_outer_area_equals_opencv(seed):
+    """The sweep's own border following gives contourArea of every external contour exactly."""
+    from moana.metrics._levelsets import _DX, _DY, HAVE_NUMBA, _outer_area2
+
+    if not HAVE_NUMBA:
+        pytest.skip("numba not installed")
+    rng = np.random.default_rng(seed)
+    h, w = (int(v) for v in rng.integers(1, 33, 2))
+    binary = (rng.random((h, w)) < rng.uniform(0.2, 0.8)).astype(np.uint8) * 255
+    padded = np.zeros((h + 2, w + 2), np.uint8)
+    padded[1:-1, 1:-1] = binary
+    steps = _DX + _DY * (w + 2)
+    for contour in cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)[0]:
+        x, y = (int(v) for v in contour[0, 0])  # OpenCV starts at the first pixel in raster order
+        area2 = _outer_area2(padded.ravel(), w + 2, (y + 1) * (w + 2) + x + 1, 0, steps)
+        assert area2 / 2 == cv2.contourArea(contour)
+
+
+def _shape_map(rng: np.random.Generator, size: int) -> np.ndarray:
+    """Copies of one random small shape at random places and values: equal contour areas
+    (ties) between components, rings with islands inside, shapes cut by the image border."""
+    shape = rng.random((int(rng.integers(1, 6)), int(rng.integers(1, 6)))) < 0.6
+    shape[0, 0] = True
+    m = np.zeros((size, size))
+    for _ in range(int(rng.integers(2, 9))):
+        y, x = (int(v) for v in rng.integers(-2, size, 2))
+        value = float(rng.choice([0.25, 0.5, 0.75, 1.0]))
+        ys, xs = np.nonzero(shape)
+        ys, xs = ys + y, xs + x
+        keep = (ys >= 0) & (ys < size) & (xs >= 0) & (xs < size)
+        m[ys[keep], xs[keep]] = np.maximum(m[ys[keep], xs[keep]], value)
+    if rng.random() < 0.3:  # a ring around the middle with the shapes inside its hole
+        ring = np.zeros((size, size), bool)
+        ring[2:-2, 2:-2] = True
+        ring[4:-4, 4:-4] = False
+        m[ring] = float(rng.choice([0.5, 1.0]))
+    return m
+
+
+@settings(max_examples=80, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), size=st.sampled_from([12, 20, 31]))
+def test_largest_contour_ties_equal_reference(seed, size):
+    """Adversarial ties: equal-area components at several levels go to OpenCV's first."""
+    rng = np.random.default_rng(seed)
+    m = _shape_map(rng, size)
+    if m.max() == 0:
+        m[0, 0] = 1.0
+    gt = np.array([[int(rng.integers(0, size // 2)), int(rng.integers(0, size // 2)),
+                    int(rng.integers(size // 2, size)), int(rng.integers(size // 2, size))]])
+    fast_vs_reference(m, gt, np.arange(0, 1, 0.05), False)
+
+
+def test_largest_contour_tie_per_component_gt():
+    """Two identical squares then a third: each GT box is matched only if the right one wins."""
+    m = np.zeros((S, S))
+    m[30:40, 150:160] = 0.9  # same area as the other square, later level for the third
+    m[100:110, 20:30] = 0.9
+    m[180:190, 180:190] = 0.5
+    ths = np.arange(0, 1, 0.01)
+    for gt in ([(150, 30, 160, 40)], [(20, 100, 30, 110)], [(180, 180, 190, 190)]):
+        fast_vs_reference(m, gt, ths, False)
+
+
+def test_largest_contour_boxes_levels_and_reuse():
+    """Unsorted, repeated levels against findContours with RETR_TREE as the reference calls it;
+    the work buffers are reused across image sizes."""
+    from moana.metrics._levelsets import HAVE_NUMBA, largest_contour_boxes
+
+    if not HAVE_NUMBA:
+        pytest.skip("numba not installed")
+    rng = np.random.default_rng(4)
+    for size in (16, 40, 16):
+        image = quantize(blob_map(rng, size, 0.3))
+        levels = rng.integers(0, 255, 30)
+        got = largest_contour_boxes(image, levels)
+        for level, box in zip(levels, got):
+            _, binary = cv2.threshold(image, int(level), 255, cv2.THRESH_BINARY)
+            contours = cv2.findContours(binary, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)[0]
+            if not contours:
+                assert box.tolist() == [0, 0, 0, 0]
+                continue
+            x, y, w, h = cv2.boundingRect(max(contours, key=cv2.contourArea))
+            assert box.tolist() == [x, y, min(x + w, size - 1), min(y + h, size - 1)]
+    with pytest.raises(ValueError, match="0..255"):
+        largest_contour_boxes(np.zeros((4, 4), np.uint8), np.array([256]))
+
+
+def test_process_pool_largest_contour_same_numbers():
+    rng = np.random.default_rng(8)
+    maps = [blob_map(rng, noise=0.2) for _ in range(4)]
+    boxes = {f"i{i}": [(30, 20, 140, 120)] for i in range(4)}
+    ths = np.arange(0, 1, 0.01)
+    with BoxEvaluator(metadata_for(boxes), ths, multi_contour=False, workers=2) as pooled:
+        pooled.accumulate_batch(maps, list(boxes))
+        r2 = pooled.compute()
+    _, r1 = evaluate(maps, boxes, ths, multi=False)
+    assert r1 == r2

@@ -7,11 +7,16 @@ of the holes, i.e. the 4-connected background components that do not touch the i
 (boundingRect = the hole's bounding box grown by one pixel: the border pixels are the foreground
 pixels 4-adjacent to the hole). Adding pixels in order of value to a union-find structure
 (as in max-tree construction, Najman & Couprie 2006) gives the components of every level set in
-O(N alpha(N)) instead of one findContours per level. Equality with the contour-based reference
-is checked in tests/test_metrics_boxes.py.
+O(N alpha(N)) instead of one findContours per level. For the largest contour (MaxBoxAcc) the
+same sweep keeps each component's outer-contour area, traced with Suzuki & Abe's border
+following (CVGIP 1985) as OpenCV does, and re-traces only components that changed (see
+``largest_contour_boxes``). Equality with the contour-based reference is checked in
+tests/test_metrics_boxes.py.
 """
 
 from __future__ import annotations
+
+import threading
 
 import numpy as np
 
@@ -170,7 +175,69 @@ def best_iou_all_contours(image: np.ndarray, gt: np.ndarray) -> np.ndarray:
     return best
 
 
-# --- largest contour (MaxBoxAcc): prune components that cannot hold the largest contour -------
+# --- largest contour (MaxBoxAcc): per-component contour areas, traced only where needed -------
+#
+# The outer contour of an 8-connected component is traced by OpenCV (Suzuki & Abe 1985 border
+# following) from the component's first pixel in raster order; it depends on that component's
+# pixels only, and its contourArea is the shoelace area of the traced pixel centres (removing
+# collinear points, as CHAIN_APPROX_SIMPLE does, leaves the area unchanged; coordinates are small
+# integers, so the double arithmetic is exact). A component's area therefore changes only when it
+# gains pixels or merges: the sweep keeps it per component and re-traces only such components,
+# and only when their bound (bounding box of pixel centres, which holds the polygon) can reach the
+# current maximum. Holes and nested contours never beat their enclosing outer contour (see
+# moana.metrics.boxes), and the largest outer contour's boundingRect is its component's box.
+# Ties between components are resolved by one findContours over the tied components only, so the
+# tie goes to the contour OpenCV lists first.
+
+_DX = np.array([1, 1, 0, -1, -1, -1, 0, 1], np.int64)  # OpenCV chain-code directions 0..7
+_DY = np.array([0, -1, -1, -1, 0, 1, 1, 1], np.int64)
+
+
+def _outer_area2(padded, pwidth, start, level, steps) -> int:
+    """Twice the contourArea of the outer border traced from ``start`` (the first pixel of its
+    component in raster order) in ``padded > level`` (the image with a zero frame, row length
+    ``pwidth``; ``steps`` the flat offsets of the chain-code directions): OpenCV's border
+    following step for step (icvFetchContour), shoelace sum over the traced pixel centres."""
+    s = 4
+    found = False
+    for _ in range(8):  # clockwise from the left neighbour for the first foreground neighbour
+        s = (s - 1) & 7
+        if s == 4:
+            break
+        if padded[start + steps[s]] > level:
+            found = True
+            break
+    if not found:
+        return 0  # a single pixel: a one-point contour
+    i1 = start + steps[s]
+    i3 = start
+    x3 = 0
+    y3 = 0
+    area2 = 0
+    while True:
+        for _ in range(8):  # counter-clockwise from the previous pixel for the next one
+            s = (s + 1) & 7
+            if padded[i3 + steps[s]] > level:
+                break
+        i4 = i3 + steps[s]
+        x4 = x3 + _DX[s]
+        y4 = y3 + _DY[s]
+        area2 += x3 * y4 - x4 * y3
+        if i4 == start and i3 == i1:
+            break
+        i3 = i4
+        x3 = x4
+        y3 = y4
+        s = (s + 4) & 7
+    return abs(area2)
+
+
+# columns of the per-component record (valid at a component's root): pixel count, bounding box
+# of pixel centres (frame coordinates), first pixel in raster order, twice its outer contour
+# area (-1: changed since it was last traced)
+_SIZE, _X0, _Y0, _X1, _Y1, _FIRST, _AREA2 = range(7)
+
+
 def _counting_sort(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n = flat.shape[0]
     counts = np.zeros(257, np.int64)
@@ -186,130 +253,172 @@ def _counting_sort(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return order, starts
 
 
-def _advance(order, starts, low, high, width, height, parent, bx0, by0, bx1, by1) -> int:
-    """Add the pixels with values in [low, high) to the 8-connected union-find; returns the
-    change in the number of components."""
-    delta = 0
-    for j in range(starts[low], starts[high]):
-        delta += 1
-        p = order[j]
-        y = p // width
-        x = p - y * width
-        parent[p] = p
-        bx0[p] = x
-        bx1[p] = x
-        by0[p] = y
-        by1[p] = y
-        for dy in range(-1, 2):
-            for dx in range(-1, 2):
-                yy = y + dy
-                xx = x + dx
-                if (dy == 0 and dx == 0) or yy < 0 or yy >= height or xx < 0 or xx >= width:
-                    continue
-                q = yy * width + xx
+def _largest_sweep(padded, pwidth, steps, order, starts, levels, k, parent, comp, alive, state,
+                   boxes, status) -> int:
+    """Process ``levels`` (descending) from index k on the zero-framed image ``padded``:
+    boxes[k] = (x, y, w, h) of the component with the largest outer contour of
+    ``image > levels[k]``, status[k] = 1 (0: nothing above the level). Stops at the first level
+    where several components tie and returns its index (status 2; the tied components have
+    area2 == state[2]), or len(levels). ``state`` = [next value to add, alive roots, tie area]."""
+    value = state[0]
+    num_alive = state[1]
+    while k < levels.shape[0]:
+        level = levels[k]
+        for j in range(starts[level + 1], starts[value]):
+            p = order[j]
+            y = p // pwidth
+            x = p - y * pwidth
+            parent[p] = p
+            comp[p, _X0] = x
+            comp[p, _X1] = x
+            comp[p, _Y0] = y
+            comp[p, _Y1] = y
+            comp[p, _FIRST] = p
+            comp[p, _SIZE] = 1
+            comp[p, _AREA2] = 0
+            alive[num_alive] = p
+            num_alive += 1
+            rp = p
+            for d in range(8):
+                q = p + steps[d]
                 if parent[q] < 0:
                     continue
-                rp = _find(parent, p)
                 rq = _find(parent, q)
                 if rp == rq:
                     continue
+                if comp[rq, _SIZE] > comp[rp, _SIZE]:  # union by size keeps the trees shallow
+                    rp, rq = rq, rp
                 parent[rq] = rp
-                delta -= 1
-                bx0[rp] = min(bx0[rp], bx0[rq])
-                by0[rp] = min(by0[rp], by0[rq])
-                bx1[rp] = max(bx1[rp], bx1[rq])
-                by1[rp] = max(by1[rp], by1[rq])
-    return delta
-
-
-def _widest_root(parent, bx0, by0, bx1, by1) -> int:
-    """The component whose bounding box of pixel centres has the largest area."""
-    best = -1
-    best_root = -1
-    for p in range(parent.shape[0]):
-        if parent[p] == p:
-            bound = (bx1[p] - bx0[p]) * (by1[p] - by0[p])
-            if bound > best:
-                best = bound
-                best_root = p
-    return best_root
-
-
-def _render(parent, bx0, by0, bx1, by1, min_bound, only_root, out) -> None:
-    """out = 255 on the pixels of components whose bound >= min_bound (or of ``only_root``)."""
-    for p in range(parent.shape[0]):
-        if parent[p] < 0:
-            out[p] = 0
+                comp[rp, _SIZE] += comp[rq, _SIZE]
+                comp[rp, _X0] = min(comp[rp, _X0], comp[rq, _X0])
+                comp[rp, _Y0] = min(comp[rp, _Y0], comp[rq, _Y0])
+                comp[rp, _X1] = max(comp[rp, _X1], comp[rq, _X1])
+                comp[rp, _Y1] = max(comp[rp, _Y1], comp[rq, _Y1])
+                comp[rp, _FIRST] = min(comp[rp, _FIRST], comp[rq, _FIRST])
+                comp[rp, _AREA2] = -1
+        if level + 1 < value:
+            value = level + 1
+        best = -1
+        best_root = -1
+        kept = 0
+        for i in range(num_alive):
+            r = alive[i]
+            if parent[r] != r:
+                continue
+            alive[kept] = r
+            kept += 1
+            if comp[r, _AREA2] > best:
+                best = comp[r, _AREA2]
+                best_root = r
+        num_alive = kept
+        for i in range(num_alive):
+            r = alive[i]
+            if comp[r, _AREA2] >= 0:
+                continue
+            # the polygon lies in the box of pixel centres: a smaller box cannot win or tie
+            if 2 * (comp[r, _X1] - comp[r, _X0]) * (comp[r, _Y1] - comp[r, _Y0]) >= best:
+                comp[r, _AREA2] = _outer_area2(padded, pwidth, comp[r, _FIRST], level, steps)
+                if comp[r, _AREA2] > best:
+                    best = comp[r, _AREA2]
+                    best_root = r
+        if best_root < 0:
+            status[k] = 0
+            k += 1
             continue
-        r = _find(parent, p)
-        if only_root >= 0:
-            out[p] = 255 if r == only_root else 0
-        else:
-            out[p] = 255 if (bx1[r] - bx0[r]) * (by1[r] - by0[r]) >= min_bound else 0
+        ties = 0
+        for i in range(num_alive):
+            if comp[alive[i], _AREA2] == best:
+                ties += 1
+        state[0] = value
+        state[1] = num_alive
+        state[2] = best
+        if ties > 1:
+            status[k] = 2
+            return k
+        boxes[k, 0] = comp[best_root, _X0] - 1
+        boxes[k, 1] = comp[best_root, _Y0] - 1
+        boxes[k, 2] = comp[best_root, _X1] - comp[best_root, _X0] + 1
+        boxes[k, 3] = comp[best_root, _Y1] - comp[best_root, _Y0] + 1
+        status[k] = 1
+        k += 1
+    state[0] = value
+    state[1] = num_alive
+    return k
+
+
+def _render_area(parent, comp, target, out) -> None:
+    """out = 255 on the pixels of components whose (known) outer area2 equals ``target``."""
+    for p in range(parent.shape[0]):
+        out[p] = 255 if parent[p] >= 0 and comp[_find(parent, p), _AREA2] == target else 0
 
 
 if HAVE_NUMBA:
+    _outer_area2 = numba.njit(cache=True)(_outer_area2)
     _counting_sort = numba.njit(cache=True)(_counting_sort)
-    _advance = numba.njit(cache=True)(_advance)
-    _widest_root = numba.njit(cache=True)(_widest_root)
-    _render = numba.njit(cache=True)(_render)
+    _largest_sweep = numba.njit(cache=True)(_largest_sweep)
+    _render_area = numba.njit(cache=True)(_render_area)
 
 
-PRUNE_ABOVE = 32  # components at a level above which pruning beats one plain findContours
+_scratch = threading.local()
 
 
-def largest_contour_boxes(image: np.ndarray, levels: np.ndarray) -> dict[int, tuple[int, ...]]:
-    """boundingRect (x, y, w, h) of the largest-``contourArea`` contour of ``image > L`` for each
-    L in ``levels`` (None where nothing is above L), as wsolevaluation picks it.
+def _buffers(n: int) -> list[np.ndarray]:
+    """Work arrays for n pixels (parent, per-component record, alive roots), reused between calls
+    of one thread (fresh large arrays cost page faults on every map)."""
+    cached = getattr(_scratch, "arrays", None)
+    if cached is None or cached[0].shape[0] != n:
+        dtype = np.int32 if 2 * n < 2**31 else np.int64  # int32: half the memory traffic
+        cached = [np.empty(n, dtype), np.empty((n, 8), dtype), np.empty(n, dtype)]
+        _scratch.arrays = cached
+    return cached
 
-    A contour's polygon runs through pixel centres, so its area is at most the area of the
-    bounding box of the centres of its component. The component with the widest such box gives a
-    true contour area A; components whose bound is below A can neither be the largest nor tie, so
-    they are erased before the findContours that picks the winner (only at levels with more than
-    PRUNE_ABOVE components: noisy levels, where findContours is slow). Erasing whole components
-    keeps the others' contours and their order (holes and nested contours never win, so
-    RETR_EXTERNAL is enough; see moana.metrics.boxes).
-    """
+
+def largest_contour_boxes(image: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """Box (n, 4) [x0, y0, x1, y1] of the largest-``contourArea`` contour of ``image > L`` for
+    each L in ``levels``, as wsolevaluation picks it (first in OpenCV's order on ties) and
+    clips it (x1 = min(x + w, width - 1)); [0, 0, 0, 0] where nothing is above L."""
     import cv2
 
     if not HAVE_NUMBA:
         raise RuntimeError("numba is required for the level-set sweep")
-    image = np.ascontiguousarray(image, dtype=np.uint8)
+    image = np.asarray(image, dtype=np.uint8)
     height, width = image.shape
-    flat = image.ravel()
-    order, starts = _counting_sort(flat)
+    pwidth = width + 2
+    padded = np.zeros((height + 2, pwidth), np.uint8)  # zero frame: no bounds checks
+    padded[1:-1, 1:-1] = image
+    flat = padded.ravel()
+    steps = _DX + _DY * pwidth
+    order, starts = _counting_sort(flat)  # frame pixels are 0: never above a level >= 0
     n = flat.size
-    parent = np.full(n, -1, np.int64)
-    bx0, by0, bx1, by1 = (np.empty(n, np.int64) for _ in range(4))
-    out = np.empty(n, np.uint8)
-    result: dict[int, tuple[int, ...] | None] = {}
-    value = 256  # pixels with values >= value are in
-    components = 0
-    for level in sorted({int(v) for v in levels}, reverse=True):
-        if value > level + 1:
-            components += _advance(order, starts, level + 1, value, width, height,
-                                   parent, bx0, by0, bx1, by1)
-            value = level + 1
-        if components == 0:
-            result[level] = None
-            continue
-        if components == 1:  # one component: one external contour, boundingRect = its box
-            r = _widest_root(parent, bx0, by0, bx1, by1)
-            result[level] = (int(bx0[r]), int(by0[r]), int(bx1[r] - bx0[r] + 1),
-                             int(by1[r] - by0[r] + 1))
-            continue
-        if components <= PRUNE_ABOVE:
-            _, binary = cv2.threshold(image, level, 255, cv2.THRESH_BINARY)
-            contours = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)[0]
-            result[level] = cv2.boundingRect(max(contours, key=cv2.contourArea))
-            continue
-        root = _widest_root(parent, bx0, by0, bx1, by1)
-        _render(parent, bx0, by0, bx1, by1, 0, root, out)
-        one = cv2.findContours(out.reshape(height, width), cv2.RETR_EXTERNAL,
-                               cv2.CHAIN_APPROX_SIMPLE)[0]
-        area = max(cv2.contourArea(c) for c in one)
-        _render(parent, bx0, by0, bx1, by1, int(np.ceil(area)), -1, out)
-        contours = cv2.findContours(out.reshape(height, width), cv2.RETR_EXTERNAL,
-                                    cv2.CHAIN_APPROX_SIMPLE)[0]
-        result[level] = cv2.boundingRect(max(contours, key=cv2.contourArea))
-    return result
+    parent, comp, alive = _buffers(n)
+    parent.fill(-1)  # the other arrays are written before they are read
+    levels = np.asarray(levels, dtype=np.int64).reshape(-1)
+    if ((levels < 0) | (levels > 255)).any():
+        raise ValueError("levels must lie in 0..255")
+    distinct, inverse = np.unique(levels, return_inverse=True)
+    distinct = np.ascontiguousarray(distinct[::-1])  # the sweep goes down from the top
+    inverse = len(distinct) - 1 - inverse.reshape(-1)
+    rects = np.zeros((len(distinct), 4), np.int64)  # (x, y, w, h)
+    status = np.zeros(len(distinct), np.int64)
+    state = np.array([256, 0, 0], np.int64)
+    k = 0
+    while True:
+        k = _largest_sweep(flat, pwidth, steps, order, starts, distinct, k, parent, comp, alive,
+                           state, rects, status)
+        if k >= len(distinct):
+            break
+        # several components tie for the largest area: OpenCV's order among them decides
+        out = np.empty(n, np.uint8)
+        _render_area(parent, comp, state[2], out)
+        tied = np.ascontiguousarray(out.reshape(height + 2, pwidth)[1:-1, 1:-1])
+        contours = cv2.findContours(tied, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)[0]
+        rects[k] = cv2.boundingRect(max(contours, key=cv2.contourArea))
+        status[k] = 1
+        k += 1
+    boxes = np.zeros((len(distinct), 4), np.int64)
+    found = status == 1
+    boxes[found, 0] = rects[found, 0]
+    boxes[found, 1] = rects[found, 1]
+    boxes[found, 2] = np.minimum(rects[found, 0] + rects[found, 2], width - 1)
+    boxes[found, 3] = np.minimum(rects[found, 1] + rects[found, 3], height - 1)
+    return boxes[inverse]

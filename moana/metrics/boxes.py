@@ -13,9 +13,11 @@ evaluator uses, plus per-IoU maxima, best thresholds and curves.
 
 Speed, same numbers: after quantization a map has at most 256 distinct binarizations however fine
 the threshold step. All contours (V2): one union-find sweep over the pixels sorted by value gives
-the boxes of every level at once (:mod:`moana.metrics._levelsets`, numba). Largest contour:
-contours are computed once per distinct binarization that actually occurs (levels with no pixel
-value between them give the same binary image) and mapped back to the threshold list. Several
+the boxes of every level at once (:mod:`moana.metrics._levelsets`, numba). Largest contour: the
+same sweep, over the distinct binarizations that actually occur (levels with no pixel value
+between them give the same binary image), keeps each component's outer-contour area (traced as
+OpenCV traces it) and re-traces only components that grew and could be the largest; a
+findContours runs only where components tie for the largest area. Several
 processes can share the work (``workers``). Outputs equal the reference exactly (see
 :mod:`moana.metrics.reference` and tests/test_metrics_boxes.py).
 """
@@ -97,10 +99,10 @@ def best_iou_per_threshold(
 ) -> np.ndarray:
     """Best IoU at every CAM threshold for one quantized (uint8) map.
 
-    With numba, all contours: every level from one union-find sweep; largest contour: the same
-    sweep erases components too small to hold the largest contour before each findContours
-    (:mod:`moana.metrics._levelsets`). Without numba: one findContours per distinct binarization
-    that actually occurs.
+    With numba, all contours: every level from one union-find sweep; largest contour: one sweep
+    over the distinct binarizations that keeps each component's outer-contour area and re-traces
+    only components that changed and could be the largest (:mod:`moana.metrics._levelsets`).
+    Without numba: one findContours per distinct binarization that actually occurs.
     """
     gt = np.asarray(gt_boxes, dtype=np.int64).reshape(-1, 4)
     peak = int(image.max())
@@ -113,15 +115,7 @@ def best_iou_per_threshold(
     unique_keys, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
     best = np.empty(len(unique_keys))
     if not multi_contour and HAVE_NUMBA:
-        height, width = image.shape
-        rects = largest_contour_boxes(image, levels[first])
-        boxes = np.zeros((len(first), 4), dtype=np.int64)  # no contour: [0, 0, 0, 0]
-        for i, level in enumerate(levels[first]):
-            rect = rects[int(level)]
-            if rect is not None:
-                x, y, w, h = rect
-                boxes[i] = (x, y, min(x + w, width - 1), min(y + h, height - 1))
-        return _iou_rows(boxes, gt)[inverse.reshape(-1)]
+        return _iou_rows(largest_contour_boxes(image, levels[first]), gt)[inverse.reshape(-1)]
     boxes_at = _all_contour_boxes if multi_contour else _largest_contour_box
     for i, level in enumerate(levels[first]):
         best[i] = _iou_rows(boxes_at(image, int(level)), gt).max()
@@ -209,8 +203,11 @@ class BoxEvaluator:
             self._packed[image_id] = _evaluate_one(*args)
             return
         if self._pool is None:
-            if self.multi_contour and HAVE_NUMBA:  # compile once here, forked workers inherit it
-                best_iou_all_contours(np.zeros((2, 2), np.uint8), np.zeros((1, 4), np.int64))
+            if HAVE_NUMBA:  # compile once here, forked workers inherit it
+                if self.multi_contour:
+                    best_iou_all_contours(np.zeros((2, 2), np.uint8), np.zeros((1, 4), np.int64))
+                else:
+                    largest_contour_boxes(np.zeros((2, 2), np.uint8), np.zeros(1, np.int64))
             self._pool = ProcessPoolExecutor(self.workers)
         self._pending.append((image_id, self._pool.submit(_evaluate_one, *args)))
         while len(self._pending) > 8 * self.workers:  # bound memory held in the queue
