@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from moana.io import atomic_write_text
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -312,11 +313,6 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "variant"
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    from moana.train.records import atomic_write_text
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, text)
 
 
 def _scalar_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
@@ -432,7 +428,7 @@ def run_ablation(
                 "overrides": run_overrides,
                 "metrics": _scalar_metrics(metrics),
             }
-            _atomic_write_text(done, json.dumps(record, indent=2))
+            atomic_write_text(done, json.dumps(record, indent=2))
             _write_results_csv(out, [x["name"] for x in chosen], seeds)
             if bar is not None:
                 bar.update(1)
@@ -465,7 +461,7 @@ def load_results(out_dir: str | os.PathLike) -> pd.DataFrame:
 def _write_results_csv(out: Path, order: list[str], seeds: list[int]) -> pd.DataFrame:
     """Rewrite ``results.csv`` with every finished run; return this request's rows in its order."""
     df = load_results(out)
-    _atomic_write_text(out / RESULTS_CSV, df.to_csv(index=False))
+    atomic_write_text(out / RESULTS_CSV, df.to_csv(index=False))
     if not len(df):
         return df
     df = df[df["variant"].isin(order) & df["seed"].isin(seeds)]

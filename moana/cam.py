@@ -21,7 +21,6 @@ Score maps are saved in wsolevaluation's heatmap contract: one float ``.npy`` pe
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from typing import Literal
 import cv2
 import numpy as np
 import torch
+from moana.io import atomic_save_npy
 
 Normalization = Literal["minmax", "moana_official"]
 NanPolicy = Literal["warn", "zeros", "raise"]
@@ -111,23 +111,10 @@ def scoremap_path(directory: str | os.PathLike, image_id: str) -> Path:
     return Path(directory) / (os.path.splitext(image_id)[0] + ".npy")
 
 
-def _atomic_save(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.save(handle, array)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def save_scoremap(directory: str | os.PathLike, image_id: str, scoremap: np.ndarray) -> Path:
     """Write one score map (float64) atomically; returns its path."""
     path = scoremap_path(directory, image_id)
-    _atomic_save(path, np.asarray(scoremap, dtype=np.float64))
+    atomic_save_npy(path, np.asarray(scoremap, dtype=np.float64))
     return path
 
 

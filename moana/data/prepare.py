@@ -13,7 +13,6 @@ import hashlib
 import os
 import shutil
 import tarfile
-import tempfile
 import xml.etree.ElementTree as ET
 import zipfile
 from collections.abc import Iterable
@@ -25,6 +24,7 @@ from PIL import Image
 
 from moana.data.metadata import METADATA_FILES, MASK_LOCALIZATION, MetadataError, load_wsol_metadata
 from moana.data.voc import LABEL_DIR, VOC_CLASSES, labels_from_segmentation, save_cls_labels
+from moana import io
 
 
 @dataclass(frozen=True)
@@ -104,17 +104,9 @@ def extract(path: Path | str, dest: Path | str) -> bool:
 
 def atomic_write_text(path: Path, text: str) -> bool:
     """Write text via a temporary file + os.replace; False (untouched) if already identical."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     if path.is_file() and path.read_text(encoding="utf-8") == text:
         return False
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    io.atomic_write_text(path, text)
     return True
 
 
@@ -256,6 +248,4 @@ def copy_file(source: Path, dest: Path) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     if dest.is_file() and dest.read_bytes() == source.read_bytes():
         return
-    tmp = dest.with_name(f".tmp-{dest.name}")
-    shutil.copyfile(source, tmp)
-    os.replace(tmp, dest)
+    io.atomic_write(dest, lambda tmp: shutil.copyfile(source, tmp))

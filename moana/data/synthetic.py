@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import colorsys
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -35,6 +33,7 @@ import cv2
 import numpy as np
 
 from moana.data.voc import VOC_CLASSES, save_cls_labels, voc_palette
+from moana.io import atomic_write_bytes
 
 SPLITS = ("train", "val", "test")
 #: Saturated mark colours (RGB); bodies and clutter are desaturated, so these never occur there.
@@ -234,25 +233,13 @@ def _finish(rng: np.random.Generator, image: np.ndarray, cfg: ObjectConfig) -> n
 # writing
 
 
-def _write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def _write_png(path: Path, array: np.ndarray) -> None:
     if array.ndim == 3:
         array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
     ok, buf = cv2.imencode(".png", array, [cv2.IMWRITE_PNG_COMPRESSION, 6])
     if not ok:
         raise OSError(f"could not encode {path}")
-    _write_bytes(path, buf.tobytes())
+    atomic_write_bytes(path, buf.tobytes())
 
 
 def _write_palette_png(path: Path, label: np.ndarray) -> None:
@@ -264,12 +251,12 @@ def _write_palette_png(path: Path, label: np.ndarray) -> None:
     image.putpalette(voc_palette())
     buf = BytesIO()
     image.save(buf, format="PNG")
-    _write_bytes(path, buf.getvalue())
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def _write_lines(path: Path, lines: list[str]) -> None:
     """wsolevaluation style: one record a line, no trailing newline."""
-    _write_bytes(path, "\n".join(lines).encode("utf-8"))
+    atomic_write_bytes(path, "\n".join(lines).encode("utf-8"))
 
 
 def _check_fraction(name: str, value: tuple[float, float], high: float = 1.0) -> None:
@@ -331,7 +318,7 @@ def make_wsol_dataset(
     config = {"kind": "wsol", "seed": seed, "num_classes": num_classes,
               "image_size": image_size, "per_class": counts, **asdict(cfg),
               "marks": [list(mark_of_class(k)) for k in range(num_classes)]}
-    _write_bytes(out / "synthetic.json", json.dumps(config, indent=2).encode())
+    atomic_write_bytes(out / "synthetic.json", json.dumps(config, indent=2).encode())
     return SyntheticWSOL(data_root, metadata_root, num_classes, image_size, config)
 
 
@@ -389,12 +376,12 @@ def make_voc_dataset(
             lists[split].append(image_id)
     seg = root / "ImageSets" / "Segmentation"
     for split, ids in lists.items():
-        _write_bytes(seg / f"{split}.txt", ("\n".join(ids) + "\n").encode())
-    _write_bytes(root / "train_aug.txt", ("\n".join(lists["train"]) + "\n").encode())
+        atomic_write_bytes(seg / f"{split}.txt", ("\n".join(ids) + "\n").encode())
+    atomic_write_bytes(root / "train_aug.txt", ("\n".join(lists["train"]) + "\n").encode())
     save_cls_labels(root / "cls_labels.npy", cls_labels)
     config = {"kind": "voc", "seed": seed, "image_size": [lo_size, hi_size],
               "num_train": num_train, "num_val": num_val, "num_classes": num_classes,
               "objects": list(objects), "border": border, **asdict(cfg),
               "marks": [list(mark_of_class(k)) for k in range(num_classes)]}
-    _write_bytes(root / "synthetic.json", json.dumps(config, indent=2).encode())
+    atomic_write_bytes(root / "synthetic.json", json.dumps(config, indent=2).encode())
     return root

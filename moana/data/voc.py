@@ -10,8 +10,6 @@ accepts both and returns string ids.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
@@ -24,6 +22,7 @@ from torchvision import transforms as T
 from moana.data.metadata import MetadataError
 from moana.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from moana.data.wsol import load_image
+from moana.io import atomic_save_npy
 
 VOC_CLASSES = (
     "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
@@ -113,15 +112,7 @@ def save_cls_labels(path: Path | str, labels: Mapping[str, np.ndarray], *,
     path = Path(path)
     data = {(id_to_int(k) if int_keys else k): np.asarray(v, dtype=np.float32)
             for k, v in labels.items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npy")
-    os.close(fd)
-    try:
-        np.save(tmp, data, allow_pickle=True)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_save_npy(path, data, allow_pickle=True)
 
 
 def labels_from_segmentation(label_map: np.ndarray) -> np.ndarray:

@@ -34,7 +34,8 @@ import numpy as np
 
 from moana.data.metadata import WSOLMetadata
 from moana.metrics._levelsets import HAVE_NUMBA, best_iou_all_contours, largest_contour_boxes
-from moana.metrics.common import RESIZE_LENGTH, cam_thresholds, check_scoremap, resize_box
+from moana.metrics.common import cam_thresholds as default_thresholds
+from moana.metrics.common import RESIZE_LENGTH, check_scoremap, resize_box
 
 
 def _largest_contour_box(image: np.ndarray, level: int) -> np.ndarray:
@@ -156,7 +157,7 @@ class BoxEvaluator:
     ):
         self.metadata = metadata
         self.thresholds = (
-            globals()["cam_thresholds"](step) if cam_thresholds is None
+            default_thresholds(step) if cam_thresholds is None
             else np.asarray(cam_thresholds, dtype=np.float64)
         )
         if self.thresholds.ndim != 1 or len(self.thresholds) == 0:

@@ -12,7 +12,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -20,6 +19,7 @@ from tqdm.auto import tqdm
 from moana.cam import load_scoremap
 from moana.metrics.boxes import BoxEvaluator, default_workers
 from moana.metrics.masks import MaskEvaluator
+from moana.io import atomic_write_text
 
 
 def evaluate_scoremap_dir(
@@ -83,14 +83,6 @@ def evaluate_scoremap_dir(
     return result
 
 
-def _write_json(path: Path, payload: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        json.dump(payload, handle, indent=2)
-    os.replace(tmp, path)
-
-
 def _run(args: argparse.Namespace) -> int:
     result = evaluate_scoremap_dir(
         args.scoremaps, args.metadata, step=args.step, mask_root=args.mask_root,
@@ -98,7 +90,7 @@ def _run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     if args.output:
-        _write_json(Path(args.output), result)
+        atomic_write_text(Path(args.output), json.dumps(result, indent=2))
     json.dump(result, sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0

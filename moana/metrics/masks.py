@@ -20,7 +20,8 @@ import cv2
 import numpy as np
 
 from moana.data.metadata import WSOLMetadata
-from moana.metrics.common import RESIZE_LENGTH, cam_thresholds, check_scoremap
+from moana.metrics.common import cam_thresholds as default_thresholds
+from moana.metrics.common import RESIZE_LENGTH, check_scoremap
 
 
 def load_mask(path: str | os.PathLike, size: int = RESIZE_LENGTH) -> np.ndarray:
@@ -68,7 +69,7 @@ class MaskEvaluator:
         if not self.mask_root.is_dir():
             raise FileNotFoundError(f"mask root {self.mask_root} is not a directory")
         self.thresholds = (
-            globals()["cam_thresholds"](step) if cam_thresholds is None
+            default_thresholds(step) if cam_thresholds is None
             else np.asarray(cam_thresholds, dtype=np.float64)
         )
         self.edges = np.append(self.thresholds, [1.0, 2.0, 3.0])

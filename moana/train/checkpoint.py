@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from moana.train.records import atomic_write_bytes
+from moana.io import atomic_write_bytes
 
 FORMAT = "moana-train-checkpoint/1"
 

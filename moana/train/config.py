@@ -398,6 +398,6 @@ def load_config(name_or_path: str | Path, overrides: list[str] | None = None) ->
 
 def save_config(config: TrainConfig, path: Path | str) -> None:
     """Write the resolved config as YAML, atomically."""
-    from moana.train.records import atomic_write_text
+    from moana.io import atomic_write_text
 
     atomic_write_text(Path(path), config.to_yaml())

@@ -132,8 +132,8 @@ def _check_synthetic(root: Path, knobs: dict[str, Any]) -> dict[str, Any]:
             diffs.append(f"{key}: dataset has {have!r}, config asks {want!r}")
     if diffs:
         warnings.warn(f"using the existing synthetic dataset {root}, generated with other "
-                      f"settings than data.synthetic (" + "; ".join(diffs) + "); the run "
-                      f"records the dataset's own settings and fingerprint", stacklevel=3)
+                      "settings than data.synthetic (" + "; ".join(diffs) + "); the run "
+                      "records the dataset's own settings and fingerprint", stacklevel=3)
     return made
 
 

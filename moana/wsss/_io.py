@@ -4,35 +4,18 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+from moana.io import atomic_save_npy, atomic_write_bytes
 
 
 def save_npy_dict(path: Path, data: dict[str, Any]) -> None:
     """``np.save`` a dict (IRN's per-image CAM format) atomically."""
-    buffer = io.BytesIO()
-    np.save(buffer, data, allow_pickle=True)
-    atomic_write_bytes(path, buffer.getvalue())
+    atomic_save_npy(path, data, allow_pickle=True)
 
 
 def load_npy_dict(path: Path) -> dict[str, Any]:

@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from moana.wsss._io import atomic_write_bytes, resolve_device, save_json
+from moana.io import atomic_write_bytes
+from moana.wsss._io import resolve_device, save_json
 from moana.wsss.config import WSSSConfig, config_from_dict, load_wsss_config
 
 __all__ = ["STEPS", "WSSSConfig", "load_wsss_config", "config_from_dict", "run_pipeline",
