@@ -1,0 +1,98 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+
+# %% [markdown]
+# # 02 · Ablations and cost
+#
+# What each part of MoANA buys (Sohn et al., *Sci. Rep.* 2023): the three views (channel, height,
+# width) alone and in pairs, the calibration `x·(a + b·M)`, full vs depthwise axis convolutions,
+# the insertion point, and the coarse attention modules it is compared with (SE, CBAM, ECA,
+# coordinate attention) and ADL. Every variant is a configuration in `moana.ablations.VARIANTS`,
+# trained for several seeds with `moana.ablations.run_ablation`; `summarize` reports mean ± std
+# and flags differences larger than the seed spread. The cost table measures parameters, MACs
+# and CPU latency of every module in one run.
+
+# %% tags=["parameters"]
+profile: str = "smoke"  # smoke | paper: the preset the runner took these values from
+work_dir: str = "../work"  # intermediate artefacts (datasets, runs, checkpoints), outside results/
+output_dir: str = "../work/interactive"  # tables/ and figures/ go here (moana reproduce: a staging dir)
+seed: int = 0  # unused: see seeds
+device: str = "cpu"  # cpu | cuda | auto
+seeds: list = [0, 1]  # training seeds per variant
+variants: list = None  # variant names (None: moana.ablations.SMOKE_VARIANTS, i.e. all)
+config: str = "smoke_moana"  # shipped training config every variant starts from
+epochs: int = 2  # training epochs per run (None: the config's own)
+overrides: list = []  # extra config overrides for every run
+metric: str = "MaxBoxAccV2"  # metric of the ablation figure
+cost_arch: str = "resnet50"  # backbone of the cost table
+cost_image_size: int = 224  # input side for the cost table
+cost_repeats: int = 3  # timed forwards per module (median)
+reuse_runs: bool = False  # keep finished ablation runs instead of training them again
+
+# %%
+import shutil
+
+from moana import ablations
+from moana.profiles import load_data_info, work_layout
+from moana.viz import collect
+from moana.viz.figures import save_figure
+from moana.viz.tables import save_table
+
+layout = work_layout(work_dir)
+info = load_data_info(work_dir)
+synthetic = bool(info.get("synthetic"))
+
+# %% [markdown]
+# ## The variants
+
+# %%
+table = ablations.variant_table(variants)
+save_table(table.reset_index() if table.index.name else table, "ablation_variants", output_dir,
+           dataset=info["dataset"], synthetic=synthetic,
+           caption="Ablation variants: what each one changes relative to full MoANA")
+table
+
+# %% [markdown]
+# ## Train every variant for every seed
+
+# %%
+if not reuse_runs:
+    shutil.rmtree(layout.ablation_runs, ignore_errors=True)
+run_overrides = [f"runtime.device={device}", *collect.train_data_overrides(info), *overrides]
+results = ablations.run_ablation(layout.ablation_runs, variants, seeds, config=config, epochs=epochs,
+                                 overrides=run_overrides, resume=reuse_runs, progress=False)
+metrics = [m for m in ablations.DEFAULT_METRICS if m in results and results[m].notna().any()]
+summary = ablations.summarize(results, metrics)
+readable = ablations.format_summary(summary)
+save_table(readable.reset_index(), "ablations", output_dir, dataset=info["dataset"], synthetic=synthetic,
+           caption=f"Ablations: mean ± std over seeds {seeds}, Δ to CAM and to MoANA (* = beyond 2 pooled std)",
+           notes=summary.attrs.get("rule"))
+save_table(results, "ablations_per_seed", output_dir, dataset=info["dataset"], synthetic=synthetic,
+           caption="Ablations: every (variant, seed) run with its test metrics and wall time")
+readable
+
+# %%
+fig = ablations.plot_ablation(results, metric if metric in results else metrics[0])
+save_figure(fig, "ablations", output_dir, dataset=info["dataset"], synthetic=synthetic, close=False,
+            caption=f"Ablations: test {metric} per variant, mean ± std over seeds (dots: seeds; red: CAM)")
+
+# %% [markdown]
+# ## Complexity: parameters, MACs, CPU latency (ratios to the plain backbone)
+
+# %%
+cost = ablations.cost_table(arch=cost_arch, image_size=cost_image_size, repeats=cost_repeats)
+save_table(cost.reset_index(), "complexity", output_dir, dataset=f"{cost_arch} @ {cost_image_size}px (random input)",
+           synthetic=False, floatfmt=".3g",
+           caption=f"Cost of each attention module in {cost_arch}: parameters, MACs, CPU latency and ratios to CAM")
+cost

@@ -1,0 +1,111 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+
+# %% [markdown]
+# # 03 · Attention maps and the explorer
+#
+# MoANA (Sohn et al., *Sci. Rep.* 2023) computes three axis attentions — channel `c` (C×1×1),
+# height `h` (C×H×1) and width `w` (C×1×W) — expands them into a full C×H×W map and calibrates the
+# features with it, so less discriminative object parts are activated too. This notebook loads the
+# runs of stage 01, draws the paper's qualitative figure (image, CAM, MoANA map, ground-truth and
+# predicted boxes) and the three attentions for chosen test images, and opens an interactive
+# explorer. Under papermill the explorer's views are also saved as static PNGs, since executed
+# notebooks do not keep widget state.
+
+# %% tags=["parameters"]
+profile: str = "smoke"  # smoke | paper: the preset the runner took these values from
+work_dir: str = "../work"  # intermediate artefacts (datasets, runs, checkpoints), outside results/
+output_dir: str = "../work/interactive"  # tables/ and figures/ go here (moana reproduce: a staging dir)
+seed: int = 0  # seed of the image choice
+device: str = "cpu"  # cpu | cuda
+backbone: str = "small"  # which stage-01 runs to show (<backbone>-cam, <backbone>-moana)
+methods: list = ["cam", "moana"]  # methods to compare (their runs must exist)
+num_images: int = 4  # test images in the figures and the explorer
+threshold: float = -1.0  # CAM threshold for the predicted boxes (<0: each run's val-selected one)
+checkpoint: str = "best"  # best | last
+
+# %%
+import numpy as np
+
+from moana.profiles import load_data_info, work_layout
+from moana.viz import collect
+from moana.viz.explorer import Explorer, collect_explorer_data, predicted_boxes, render_view, scoremap
+from moana.viz.figures import plot_axis_attentions, plot_qualitative_grid, save_figure
+
+layout = work_layout(work_dir)
+info = load_data_info(work_dir)
+synthetic = bool(info.get("synthetic"))
+
+# %% [markdown]
+# ## Load the trained models and run them once over a few test images
+
+# %%
+models, thresholds = {}, {}
+for method in methods:
+    run_dir = layout.wsol_run(backbone, method)
+    models[method], config = collect.load_run_model(run_dir, checkpoint)
+    chosen = collect.run_metrics(run_dir, "test").get("box_threshold", 0.5)
+    thresholds[method] = float(threshold) if threshold >= 0 else float(chosen)
+test = collect.wsol_dataset(info, "test", image_size=config.data.image_size)
+rng = np.random.default_rng(seed)
+indices = sorted(rng.choice(len(test), size=min(num_images, len(test)), replace=False).tolist())
+data = collect_explorer_data(models, test, indices, device=device)
+thresholds
+
+# %% [markdown]
+# ## Qualitative comparison: CAM vs MoANA (red: ground truth, green: predicted at the val threshold)
+
+# %%
+size = data.images[0].shape[:2]
+maps = {m: [scoremap(data.class_maps[m][i, data.labels[i]], size) for i in range(len(indices))]
+        for m in methods}
+boxes = {m: [predicted_boxes(s, thresholds[m]) for s in maps[m]] for m in methods}
+fig = plot_qualitative_grid(data.images, maps, data.gt_boxes, boxes,
+                            titles=[f"class {y}" for y in data.labels])
+save_figure(fig, "qualitative_cam_vs_moana", output_dir, dataset=info["dataset"], synthetic=synthetic,
+            close=False, caption="Test images: CAM and MoANA score maps with ground-truth (red) and "
+                                 "predicted boxes (green) at each run's val-selected threshold")
+
+# %% [markdown]
+# ## The three axis attentions and the expanded map
+
+# %%
+attention_methods = [m for m in methods if m in data.attentions]
+for m in attention_methods:
+    for j in range(min(2, len(indices))):
+        fig = plot_axis_attentions(data.images[j], data.attentions[m][j], title=data.image_ids[j].split("/")[-1])
+        save_figure(fig, f"attention_axes_{m}_{j}", output_dir, dataset=info["dataset"], synthetic=synthetic,
+                    caption=f"{m} attentions for test image {j}: channel (sorted), height, width, "
+                            "and the expanded C×H×W map averaged over channels")
+print("methods with attention modules:", attention_methods or "none")
+
+# %% [markdown]
+# ## Explorer
+#
+# Slide through the images, switch the method, the class whose CAM is shown, the CAM threshold
+# and the attention view. (Red: ground truth; green: the box at the chosen threshold; white: the
+# thresholded region.)
+
+# %%
+explorer = Explorer(data, threshold=thresholds[methods[-1]])
+explorer.widget
+
+# %% [markdown]
+# Static copies of a few explorer views (executed notebooks keep no widget state).
+
+# %%
+for view, (method, att) in enumerate([(methods[0], "none"), (methods[-1], "map"), (methods[-1], "c")]):
+    fig = render_view(data, image=0, method=method, threshold=thresholds[method], attention=att)
+    save_figure(fig, f"explorer_view_{view}", output_dir, dataset=info["dataset"], synthetic=synthetic,
+                caption=f"Explorer view: {method} score map and boxes, attention view '{att}' (image 0)")

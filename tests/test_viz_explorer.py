@@ -1,0 +1,123 @@
+"""moana.viz.explorer: the render function directly, the widget wiring headless, and the data
+collection from real (tiny, untrained) CAM networks with MoANA's recorded attentions."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from moana.viz.explorer import (  # noqa: E402
+    Explorer,
+    ExplorerData,
+    collect_explorer_data,
+    predicted_boxes,
+    render_view,
+)
+
+
+def _data(n: int = 3, k: int = 2) -> ExplorerData:
+    rng = np.random.default_rng(0)
+    maps = np.zeros((n, k, 8, 8), np.float32)
+    maps[:, 0, 2:5, 2:5] = 1.0  # class 0: a blob top-left
+    maps[:, 1, 5:8, 5:8] = 1.0  # class 1: a blob bottom-right
+    att = [{"c": rng.random((4, 1, 1)), "h": rng.random((4, 8, 1)), "w": rng.random((4, 1, 8)),
+            "map": rng.random((4, 8, 8))} for _ in range(n)]
+    return ExplorerData(
+        images=[rng.integers(0, 255, (32, 32, 3), dtype=np.uint8) for _ in range(n)],
+        image_ids=[f"img{i}.png" for i in range(n)], labels=[0] * n,
+        gt_boxes=[np.array([[8, 8, 20, 20]], float)] * n,
+        class_maps={"cam": maps, "moana": maps + 0.01}, attentions={"moana": att},
+        class_names=["bird", "fish"])
+
+
+def test_predicted_box_follows_threshold():
+    score = np.zeros((32, 32))
+    score[8:16, 8:16] = 1.0
+    score[4:24, 4:24] += 0.3
+    score /= score.max()
+    tight = predicted_boxes(score, 0.5)
+    loose = predicted_boxes(score, 0.1)
+    assert tuple(tight[0]) == (8, 8, 16, 16)
+    assert tuple(loose[0]) == (4, 4, 24, 24)
+
+
+@pytest.mark.parametrize("attention", ["none", "c", "h", "w", "map"])
+def test_render_view_every_attention(attention):
+    fig = render_view(_data(), image=1, method="moana", threshold=0.3, attention=attention)
+    left = fig.axes[0]
+    assert "img1.png" in left.get_title() and "bird" in left.get_title()
+    assert len(left.patches) == 2  # ground truth + predicted
+
+
+def test_render_view_class_choice_moves_the_box():
+    data = _data()
+    box0 = render_view(data, class_index=0, threshold=0.5).axes[0].patches[1].get_xy()
+    box1 = render_view(data, class_index=1, threshold=0.5).axes[0].patches[1].get_xy()
+    assert box0[0] < box1[0] and box0[1] < box1[1]
+
+
+def test_render_view_without_attention_and_bad_input():
+    fig = render_view(_data(), method="cam", attention="map")
+    assert "no attention" in fig.axes[1].texts[0].get_text()
+    with pytest.raises(ValueError, match="out of range"):
+        render_view(_data(), image=5)
+    with pytest.raises(ValueError, match="unknown method"):
+        render_view(_data(), method="gradcam")
+    with pytest.raises(ValueError, match="attention must be"):
+        render_view(_data(), attention="x")
+    with pytest.raises(ValueError, match="CAM threshold"):
+        render_view(_data(), threshold=1.5)
+    with pytest.raises(ValueError, match="class 7"):
+        render_view(_data(), class_index=7)
+
+
+def test_explorer_data_checks_lengths():
+    d = _data()
+    with pytest.raises(ValueError, match="labels has 1 entries"):
+        ExplorerData(d.images, d.image_ids, [0], d.gt_boxes, d.class_maps)
+    with pytest.raises(ValueError, match=r"must be \(N=3"):
+        ExplorerData(d.images, d.image_ids, d.labels, d.gt_boxes, {"cam": np.zeros((2, 2, 4, 4))})
+
+
+def test_explorer_widgets_redraw_headless():
+    explorer = Explorer(_data(), threshold=0.4)
+    assert explorer.renders == 1
+    explorer.image.value = 2
+    explorer.method.value = "moana"
+    explorer.class_index.value = 1
+    explorer.threshold.value = 0.6
+    explorer.attention.value = "h"
+    assert explorer.renders == 6
+    assert explorer.state == {"image": 2, "method": "moana", "class_index": 1, "threshold": 0.6,
+                              "attention": "h"}
+    title = explorer.figure.axes[0].get_title()
+    assert "img2.png" in title and "moana: fish" in title
+    assert explorer.figure.axes[1].get_title() == "height attention"
+    assert explorer.image.max == 2 and [o[1] for o in explorer.class_index.options] == [-1, 0, 1]
+
+
+def test_collect_explorer_data_from_models(tmp_path):
+    import torch
+
+    from moana.data.synthetic import make_wsol_dataset
+    from moana.data.wsol import WSOLDataset
+    from moana.models import build_model
+
+    bench = make_wsol_dataset(tmp_path / "b", num_classes=2, image_size=32,
+                              per_class={"train": 1, "val": 1, "test": 2})
+    test = WSOLDataset(bench.data_root, bench.metadata_root / "test", train=False, image_size=32)
+    torch.manual_seed(0)
+    models = {m: build_model("small", method=m, num_classes=2) for m in ("cam", "moana")}
+    data = collect_explorer_data(models, test, [0, 3])
+    assert data.image_ids == [test.metadata.image_ids[0], test.metadata.image_ids[3]]
+    assert data.class_maps["cam"].shape[:2] == (2, 2)
+    assert set(data.attentions) == {"moana"}
+    att = data.attentions["moana"][0]
+    c = att["c"].shape[0]
+    assert att["map"].shape[0] == c and att["h"].shape[0] == c
+    assert data.images[0].shape == (32, 32, 3) and data.gt_boxes[0].shape[1] == 4
+    assert all(not getattr(m, "record_attention", False) for m in models["moana"].attention_modules())
+    render_view(data, method="moana", attention="w")
