@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from moana.io import atomic_write_text
 
 STAGES: tuple[str, ...] = (
     "00_data_prep",
@@ -206,12 +206,8 @@ def work_layout(work_dir: str | Path) -> WorkLayout:
 def save_data_info(work_dir: str | Path, info: dict[str, Any]) -> Path:
     """Record where stage 00 put (or found) the data, atomically, as ``<work_dir>/data.json``."""
     path = work_layout(work_dir).data_info
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".data.", suffix=".json")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump({k: str(v) if isinstance(v, Path) else v for k, v in info.items()}, handle, indent=2)
-    os.replace(tmp, path)
-    return path
+    plain = {k: str(v) if isinstance(v, Path) else v for k, v in info.items()}
+    return atomic_write_text(path, json.dumps(plain, indent=2))
 
 
 def load_data_info(work_dir: str | Path) -> dict[str, Any]:

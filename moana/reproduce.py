@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from moana.io import atomic_write_text
 from moana.profiles import PROFILES, STAGES, parse_override, stage_name, stage_parameters
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -66,11 +67,7 @@ def _read_manifest(results_dir: Path) -> dict[str, Any]:
 
 
 def _write_json(path: Path, data: Any) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2, default=str)
-        handle.write("\n")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(data, indent=2, default=str) + "\n")
 
 
 def _stage_outputs(stage: str) -> list[str]:

@@ -17,7 +17,8 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from moana.viz._io import atomic_write, write_meta
+from moana.io import atomic_write
+from moana.viz._io import write_meta
 
 Box = Sequence[float]
 GT_COLOR = "#e41a1c"     # red: ground truth (as in the paper's qualitative figures)

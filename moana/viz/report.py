@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from moana.viz._io import META_SUFFIX, atomic_write_text, read_meta
+from moana.io import atomic_write_text
+from moana.viz._io import META_SUFFIX, read_meta
 from moana.viz.tables import REPORTED, REPORTED_SOURCE
 
 

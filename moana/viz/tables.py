@@ -15,7 +15,8 @@ from typing import Any
 
 import pandas as pd
 
-from moana.viz._io import atomic_write, atomic_write_text, write_meta
+from moana.io import atomic_write, atomic_write_text
+from moana.viz._io import write_meta
 
 REPORTED_SOURCE = "MoANA, Sci. Rep. 2023 (Sohn et al.), doi:10.1038/s41598-023-45796-8"
 #: (dataset, backbone, method, metric) -> value published in the paper. Left EMPTY on purpose: the
