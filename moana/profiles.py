@@ -36,7 +36,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "dataset": "synthetic",
             "num_classes": 4,
             "image_size": 64,
-            "per_class": {"train": 40, "val": 5, "test": 10},
+            "per_class": {"train": 100, "val": 10, "test": 25},  # as the smoke_cam config
             "voc_num_train": 40,
             "voc_num_val": 16,
             "voc_num_classes": 4,
@@ -45,13 +45,15 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "backbones": ["small"],
             "methods": ["cam", "moana"],
             "config_template": "smoke_{method}",
-            "epochs": 8,
+            "epochs": None,  # the config's own (10)
         },
         "02_ablations": {
             "variants": None,  # None: every variant of moana.ablations
-            "seeds": [0, 1],
+            "seeds": [0, 1, 2],
             "config": "smoke_moana",
-            "epochs": 2,
+            "epochs": 3,
+            "ablation_data": {"seed": 0, "num_classes": 4, "image_size": 64,
+                              "per_class": {"train": 40, "val": 5, "test": 20}},
             "cost_arch": "resnet50",  # ratios measured at a reduced input size to stay in budget
             "cost_image_size": 112,
             "cost_repeats": 2,
@@ -86,6 +88,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "seeds": [0, 1, 2],
             "config": "cub_resnet50_moana",
             "epochs": None,
+            "ablation_data": None,  # the real dataset of stage 00
             "cost_arch": "resnet50",
             "cost_image_size": 224,
             "cost_repeats": 20,

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -36,7 +38,7 @@ metadata_root: str = "../data/metadata"  # real data: wsolevaluation metadata ro
 voc_root: str = ""  # real data: VOC2012 root (JPEGImages, SegmentationClass, ...); empty: no WSSS data
 num_classes: int = 4  # synthetic: number of classes
 image_size: int = 64  # synthetic: image side (pixels)
-per_class: dict = {"train": 40, "val": 5, "test": 10}  # synthetic: images per class per split
+per_class: dict = {"train": 100, "val": 10, "test": 25}  # synthetic: images per class per split
 voc_num_train: int = 40  # synthetic VOC: training images
 voc_num_val: int = 16  # synthetic VOC: validation images
 voc_num_classes: int = 4  # synthetic VOC: object classes used (first N of the 20 VOC classes)

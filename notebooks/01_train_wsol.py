@@ -5,12 +5,13 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
 #     name: python3
 # ---
-
 
 # %% [markdown]
 # # 01 · Train WSOL models: CAM vs MoANA
@@ -30,7 +31,7 @@ device: str = "cpu"  # cpu | cuda | auto
 backbones: list = ["small"]  # architectures: small | resnet18 | resnet50 | vgg16 | inception_v3
 methods: list = ["cam", "moana"]  # cam | moana (or any attention: se, cbam, eca, coord_attn, adl)
 config_template: str = "smoke_{method}"  # shipped config name; {backbone} and {method} are filled in
-epochs: int = 3  # training epochs per run (None: the config's own)
+epochs: int = None  # training epochs per run (None: the config's own)
 overrides: list = []  # extra train-config overrides (see moana.train.config), applied last
 reuse_runs: bool = False  # keep a finished run (final_metrics.json) instead of training it again
 

@@ -5,12 +5,13 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
 #     name: python3
 # ---
-
 
 # %% [markdown]
 # # 02 · Ablations and cost
@@ -29,11 +30,12 @@ work_dir: str = "../work"  # intermediate artefacts (datasets, runs, checkpoints
 output_dir: str = "../work/interactive"  # tables/ and figures/ go here (moana reproduce: a staging dir)
 seed: int = 0  # unused: see seeds
 device: str = "cpu"  # cpu | cuda | auto
-seeds: list = [0, 1]  # training seeds per variant
-variants: list = None  # variant names (None: moana.ablations.SMOKE_VARIANTS, i.e. all)
+seeds: list = [0, 1, 2]  # training seeds per variant (at least 3 to see the seed spread)
+variants: list = None  # variant names (None: every variant in moana.ablations.VARIANTS)
 config: str = "smoke_moana"  # shipped training config every variant starts from
-epochs: int = 2  # training epochs per run (None: the config's own)
+epochs: int = 3  # training epochs per run (None: the config's own)
 overrides: list = []  # extra config overrides for every run
+ablation_data: dict = {"seed": 0, "num_classes": 4, "image_size": 64, "per_class": {"train": 40, "val": 5, "test": 20}}  # synthetic knobs of a smaller dataset for the many ablation runs (None: stage 00's data)
 metric: str = "MaxBoxAccV2"  # metric of the ablation figure
 cost_arch: str = "resnet50"  # backbone of the cost table
 cost_image_size: int = 224  # input side for the cost table
@@ -41,6 +43,7 @@ cost_repeats: int = 3  # timed forwards per module (median)
 reuse_runs: bool = False  # keep finished ablation runs instead of training them again
 
 # %%
+import json
 import shutil
 
 from moana import ablations
@@ -58,6 +61,7 @@ synthetic = bool(info.get("synthetic"))
 
 # %%
 table = ablations.variant_table(variants)
+variant_names = table.index.tolist()
 save_table(table.reset_index() if table.index.name else table, "ablation_variants", output_dir,
            dataset=info["dataset"], synthetic=synthetic,
            caption="Ablation variants: what each one changes relative to full MoANA")
@@ -69,8 +73,13 @@ table
 # %%
 if not reuse_runs:
     shutil.rmtree(layout.ablation_runs, ignore_errors=True)
-run_overrides = [f"runtime.device={device}", *collect.train_data_overrides(info), *overrides]
-results = ablations.run_ablation(layout.ablation_runs, variants, seeds, config=config, epochs=epochs,
+if ablation_data:  # 17 variants x seeds runs: a smaller synthetic set keeps the smoke profile in budget
+    data_overrides = ["data.dataset=synthetic", f"data.data_root={layout.ablation_runs / 'data'}",
+                      f"data.synthetic={json.dumps(ablation_data)}"]
+else:
+    data_overrides = collect.train_data_overrides(info)
+run_overrides = [f"runtime.device={device}", *data_overrides, *overrides]
+results = ablations.run_ablation(layout.ablation_runs, variant_names, seeds, config=config, epochs=epochs,
                                  overrides=run_overrides, resume=reuse_runs, progress=False)
 metrics = [m for m in ablations.DEFAULT_METRICS if m in results and results[m].notna().any()]
 summary = ablations.summarize(results, metrics)
