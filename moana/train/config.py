@@ -5,19 +5,22 @@ A config names the data (a wsolevaluation-layout dataset or the synthetic benchm
 MultiStepLR schedule, as in the MoANA paper, Sohn et al. 2023) and the evaluation protocol
 (wsolevaluation: Choe et al., CVPR 2020). Shipped configs live in ``moana/train/configs`` and are
 referred to by name (``smoke_cam``); a YAML file may start from another with ``base: NAME``.
-Overrides are ``section.key=value`` strings whose value is parsed as YAML.
+Overrides are ``section.key=value`` strings whose value is parsed as YAML. The YAML machinery
+(line numbers in errors, ``base``, type coercion) is the shared :mod:`moana.config`.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from moana.config import apply_overrides as _apply_overrides
+from moana.config import (build_dataclass, list_configs, load_layers, locator, override_keys,
+                          resolve_config_path, to_plain_dict)
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
@@ -125,7 +128,7 @@ class TrainConfig:
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return to_plain_dict(self)
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
@@ -165,209 +168,23 @@ SECTIONS: dict[str, type] = {
 
 def available_configs() -> list[str]:
     """Names of the configs shipped with the package."""
-    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+    return list_configs(CONFIG_DIR)
 
 
-# --------------------------------------------------------------------------- YAML helpers
-
-
-def _key_lines(node: yaml.Node, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], int]:
-    """1-based line of every mapping key (dotted path) in a composed YAML document."""
-    lines: dict[tuple[str, ...], int] = {}
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            path = prefix + (str(key_node.value),)
-            lines[path] = key_node.start_mark.line + 1
-            lines.update(_key_lines(value_node, path))
-    return lines
-
-
-def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[tuple[str, ...], int]]:
-    try:
-        text = path.read_text()
-    except OSError as err:
-        raise FileNotFoundError(f"cannot read config {path}: {err}") from err
-    try:
-        data = yaml.safe_load(text)
-        node = yaml.compose(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        raise ValueError(f"{where}: invalid YAML: {getattr(err, 'problem', err)}") from err
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}:1: a config must be a mapping of sections, got "
-                         f"{type(data).__name__}")
-    return data, _key_lines(node) if node is not None else {}
-
-
-def _resolve_path(name_or_path: str | Path, relative_to: Path | None = None) -> Path:
-    candidate = Path(name_or_path)
-    if relative_to is not None and not candidate.is_absolute():
-        near = relative_to / candidate
-        if near.is_file():
-            return near
-        if near.with_suffix(".yaml").is_file():
-            return near.with_suffix(".yaml")
-    if candidate.is_file():
-        return candidate
-    shipped = CONFIG_DIR / f"{candidate.name.removesuffix('.yaml')}.yaml"
-    if candidate.parent == Path(".") and shipped.is_file():
-        return shipped
-    raise FileNotFoundError(
-        f"config {str(name_or_path)!r} is neither a file nor a shipped config; shipped: "
-        f"{', '.join(available_configs())}")
-
-
-def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in top.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict) and key in SECTIONS:
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
-def _load_layers(path: Path, seen: tuple[Path, ...] = ()
-                 ) -> tuple[dict[str, Any], dict[tuple[str, ...], tuple[Path, int]]]:
-    """The merged mapping of a config and its ``base`` chain, and where each key came from."""
-    if path.resolve() in seen:
-        raise ValueError(f"{path}: 'base' chain loops back to itself")
-    data, lines = _read_yaml(path)
-    origin = {key: (path, line) for key, line in lines.items()}
-    base_name = data.pop("base", None)
-    if base_name is None:
-        return data, origin
-    if not isinstance(base_name, str):
-        raise ValueError(f"{path}:{lines.get(('base',), 1)}: 'base' must be a config name")
-    base_path = _resolve_path(base_name, relative_to=path.parent)
-    base_data, base_origin = _load_layers(base_path, seen + (path.resolve(),))
-    base_origin.update(origin)
-    return _merge(base_data, data), base_origin
-
-
-# --------------------------------------------------------------------------- type coercion
-
-
-def _coerce(value: Any, hint: Any, where: str) -> Any:
-    """Check ``value`` against a dataclass field's type hint (with a few YAML-friendly casts)."""
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(hint)
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _coerce(value, arg, where)
-            except ValueError as err:
-                errors.append(str(err))
-        raise ValueError(errors[0] if errors else f"{where}: invalid value {value!r}")
-    if hint is Any:
-        return value
-    if origin is list:
-        if not isinstance(value, (list, tuple)):
-            raise ValueError(f"{where}: expected a list, got {value!r}")
-        (item,) = typing.get_args(hint) or (Any,)
-        return [_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ValueError(f"{where}: expected a mapping, got {value!r}")
-        return dict(value)
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        raise ValueError(f"{where}: expected true or false, got {value!r}")
-    if hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise ValueError(f"{where}: expected an integer, got {value!r}")
-    if hint is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # PyYAML reads 5e-4 (no dot) as a string
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        raise ValueError(f"{where}: expected a number, got {value!r}")
-    if hint is str:
-        if isinstance(value, str):
-            return value
-        raise ValueError(f"{where}: expected a string, got {value!r}")
-    return value
-
-
-def _build_section(cls: type, values: Any, section: str,
-                   where: typing.Callable[[tuple[str, ...]], str]) -> Any:
-    if values is None:
-        values = {}
-    if not isinstance(values, dict):
-        raise ValueError(f"{where((section,))}: section {section!r} must be a mapping")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - names)
-    if unknown:
-        key = unknown[0]
-        raise ValueError(f"{where((section, key))}: unknown key {section}.{key}; "
-                         f"known keys: {', '.join(sorted(names))}")
-    kwargs = {k: _coerce(v, hints[k], f"{where((section, k))}: {section}.{k}")
-              for k, v in values.items()}
-    return cls(**kwargs)
+def _key_label(key: tuple[str, ...]) -> str:
+    return f"key {'.'.join(key)}" if len(key) > 1 else f"top-level key {key[0]!r}"
 
 
 def config_from_dict(data: dict[str, Any],
                      where: typing.Callable[[tuple[str, ...]], str] | None = None
                      ) -> TrainConfig:
     """Build a TrainConfig from plain data; errors name the key (and file:line via ``where``)."""
-    where = where or (lambda key: "config")
-    top_names = {"name", "description"} | set(SECTIONS)
-    unknown = sorted(set(data) - top_names)
-    if unknown:
-        raise ValueError(f"{where((unknown[0],))}: unknown top-level key {unknown[0]!r}; "
-                         f"known: {', '.join(sorted(top_names))}")
-    kwargs: dict[str, Any] = {}
-    for key in ("name", "description"):
-        if key in data:
-            kwargs[key] = _coerce(data[key], str, f"{where((key,))}: {key}")
-    for section, cls in SECTIONS.items():
-        kwargs[section] = _build_section(cls, data.get(section), section, where)
-    return TrainConfig(**kwargs)
+    return build_dataclass(TrainConfig, data, where=where, key_label=_key_label)
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Apply ``section.key=value`` overrides (value parsed as YAML) to a config mapping."""
-    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}
-    for text in overrides:
-        if "=" not in text:
-            raise ValueError(f"override {text!r} must look like section.key=value")
-        key, raw = text.split("=", 1)
-        parts = key.strip().split(".")
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError as err:
-            raise ValueError(f"override {text!r}: value is not valid YAML: {err}") from err
-        if len(parts) == 1 and parts[0] in ("name", "description"):
-            out[parts[0]] = value
-            continue
-        if len(parts) < 2 or parts[0] not in SECTIONS:
-            raise ValueError(f"override {text!r}: key must be name, description or "
-                             f"<section>.<key> with section in {', '.join(SECTIONS)}")
-        names = {f.name for f in dataclasses.fields(SECTIONS[parts[0]])}
-        if parts[1] not in names:
-            raise ValueError(f"override {text!r}: unknown key {parts[0]}.{parts[1]}; "
-                             f"known keys: {', '.join(sorted(names))}")
-        node = out.setdefault(parts[0], {})
-        for part in parts[1:-1]:
-            child = node.get(part)
-            node[part] = dict(child) if isinstance(child, dict) else {}
-            node = node[part]
-        node[parts[-1]] = value
-    return out
+    return _apply_overrides(data, overrides, schema=TrainConfig)
 
 
 def load_config(name_or_path: str | Path, overrides: list[str] | None = None) -> TrainConfig:
@@ -375,18 +192,9 @@ def load_config(name_or_path: str | Path, overrides: list[str] | None = None) ->
 
     Errors name the file and line of the offending key (or the override string).
     """
-    path = _resolve_path(name_or_path)
-    data, origin = _load_layers(path)
-    overridden = {tuple(o.split("=", 1)[0].strip().split(".")) for o in overrides or []}
-
-    def where(key: tuple[str, ...]) -> str:
-        if key in overridden:
-            return "override"
-        if key in origin:
-            file, line = origin[key]
-            return f"{file}:{line}"
-        return str(path)
-
+    path = resolve_config_path(name_or_path, CONFIG_DIR)
+    data, origin = load_layers(path, CONFIG_DIR, schema=TrainConfig)
+    where = locator(str(path), origin, override_keys(overrides or []))
     data = apply_overrides(data, list(overrides or []))
     data.setdefault("name", path.stem)
     config = config_from_dict(data, where)

@@ -2,17 +2,18 @@
 
 Plain dataclasses <-> YAML. ``load_wsss_config("smoke" | "paper" | path, overrides)`` reads a
 shipped profile (``moana/wsss/configs/<name>.yaml``) or a file, then applies ``key.sub=value``
-overrides (values parsed as YAML).
+overrides (values parsed as YAML). A file may start from another with ``base: NAME``. The YAML
+machinery (line numbers in errors, ``base``, list -> tuple casts) is the shared :mod:`moana.config`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from moana.config import (Locator, apply_overrides, build_dataclass, load_layers, locator,
+                          override_keys, resolve_config_path, to_plain_dict)
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
@@ -118,68 +119,36 @@ class WSSSConfig:
     sem_seg: SemSegConfig = field(default_factory=SemSegConfig)
 
     def to_dict(self) -> dict[str, Any]:
-        return _plain(dataclasses.asdict(self))
+        return to_plain_dict(self)
 
 
-def _plain(value: Any) -> Any:
-    """Tuples -> lists so that the dict dumps to plain YAML/JSON."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
+_plain = to_plain_dict  # former private name, kept for callers
 
 
-def _build(cls: type, data: dict[str, Any], where: str) -> Any:
-    if not isinstance(data, dict):
-        raise ValueError(f"{where}: expected a mapping, got {type(data).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    kwargs: dict[str, Any] = {}
-    for key, value in data.items():
-        if key not in fields:
-            raise ValueError(f"{where}: unknown key {key!r}; known keys: {sorted(fields)}")
-        default = getattr(cls(), key)
-        if dataclasses.is_dataclass(default):
-            kwargs[key] = _build(type(default), value or {}, f"{where}.{key}")
-        elif isinstance(default, tuple) and value is not None:
-            if not isinstance(value, (list, tuple)):
-                raise ValueError(f"{where}.{key}: expected a list, got {value!r}")
-            kwargs[key] = tuple(value)
-        else:
-            kwargs[key] = value
-    return cls(**kwargs)
+def _key_label(key: tuple[str, ...]) -> str:
+    section = ".".join(key[:-1])
+    return f"key {key[-1]!r}" + (f" in {section}" if section else "")
+
+
+def _build_config(data: dict[str, Any], where: Locator) -> WSSSConfig:
+    # strict=False: values are not type-checked (YAML's on/off arrive as booleans for
+    # ir_label.crf, which resolve_crf accepts); lists still become tuples for tuple fields.
+    return build_dataclass(WSSSConfig, data, where=where, strict=False, key_label=_key_label)
 
 
 def config_from_dict(data: dict[str, Any], where: str = "config") -> WSSSConfig:
     """Build a :class:`WSSSConfig`; unknown keys raise ValueError naming ``where``."""
-    return _build(WSSSConfig, data, where)
-
-
-def _apply_override(data: dict[str, Any], override: str) -> None:
-    if "=" not in override:
-        raise ValueError(f"override {override!r} is not of the form key.sub=value")
-    key, text = override.split("=", 1)
-    parts = key.strip().split(".")
-    node = data
-    for part in parts[:-1]:
-        node = node.setdefault(part, {})
-        if not isinstance(node, dict):
-            raise ValueError(f"override {override!r}: {part!r} is not a section")
-    node[parts[-1]] = yaml.safe_load(text)
+    return _build_config(data, locator(where))
 
 
 def load_wsss_config(name_or_path: str | Path, overrides: list[str] | None = None) -> WSSSConfig:
-    """Read ``smoke``/``paper`` (shipped) or a YAML path; apply ``a.b=value`` overrides."""
-    path = Path(name_or_path)
-    if not path.suffix and not path.exists():
-        path = CONFIG_DIR / f"{name_or_path}.yaml"
-    if not path.is_file():
-        shipped = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
-        raise FileNotFoundError(f"WSSS config {name_or_path!r} not found (shipped: {shipped})")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as err:
-        raise ValueError(f"{path}: invalid YAML: {err}") from err
-    for override in overrides or []:
-        _apply_override(data, override)
-    return config_from_dict(data, where=str(path))
+    """Read ``smoke``/``paper`` (shipped) or a YAML path; apply ``a.b=value`` overrides.
+
+    A file may start from another with ``base: NAME`` (shipped name or a file next to it);
+    errors name the file and line of the offending key.
+    """
+    path = resolve_config_path(name_or_path, CONFIG_DIR, what="WSSS config")
+    data, origin = load_layers(path, CONFIG_DIR, schema=WSSSConfig)
+    where = locator(str(path), origin, override_keys(overrides or []))
+    data = apply_overrides(data, overrides or [])
+    return _build_config(data, where)
