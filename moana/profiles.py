@@ -37,9 +37,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "num_classes": 4,
             "image_size": 64,
             "per_class": {"train": 100, "val": 10, "test": 25},  # as the smoke_cam config
-            "voc_num_train": 40,
-            "voc_num_val": 16,
-            "voc_num_classes": 4,
+            "voc_synthetic": None,  # the WSSS smoke config's data.synthetic knobs
         },
         "01_train_wsol": {
             "backbones": ["small"],
@@ -51,9 +49,9 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "variants": None,  # None: every variant of moana.ablations
             "seeds": [0, 1, 2],
             "config": "smoke_moana",
-            "epochs": 3,
+            "epochs": 5,
             "ablation_data": {"seed": 0, "num_classes": 4, "image_size": 64,
-                              "per_class": {"train": 40, "val": 5, "test": 20}},
+                              "per_class": {"train": 60, "val": 5, "test": 25}},
             "cost_arch": "resnet50",  # ratios measured at a reduced input size to stay in budget
             "cost_image_size": 112,
             "cost_repeats": 2,

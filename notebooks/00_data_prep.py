@@ -39,10 +39,7 @@ voc_root: str = ""  # real data: VOC2012 root (JPEGImages, SegmentationClass, ..
 num_classes: int = 4  # synthetic: number of classes
 image_size: int = 64  # synthetic: image side (pixels)
 per_class: dict = {"train": 100, "val": 10, "test": 25}  # synthetic: images per class per split
-voc_num_train: int = 40  # synthetic VOC: training images
-voc_num_val: int = 16  # synthetic VOC: validation images
-voc_num_classes: int = 4  # synthetic VOC: object classes used (first N of the 20 VOC classes)
-voc_image_size: list = [64, 80]  # synthetic VOC: image side range (pixels)
+voc_synthetic: dict = None  # synthetic VOC: knobs of moana.data.synthetic.make_voc_dataset (None: the WSSS smoke config's data.synthetic)
 num_samples: int = 8  # images shown in the sample figure
 
 # %%
@@ -63,9 +60,10 @@ if synthetic:
 
     wsol = make_wsol_dataset(layout.data / "synthetic_wsol", seed=seed, num_classes=num_classes,
                              image_size=image_size, per_class=per_class)
-    voc = make_voc_dataset(layout.data / "synthetic_voc", seed=seed, image_size=tuple(voc_image_size),
-                           num_train=voc_num_train, num_val=voc_num_val, num_classes=voc_num_classes,
-                           objects=(1, min(2, voc_num_classes)))
+    from moana.wsss import load_wsss_config
+
+    voc_knobs = voc_synthetic if voc_synthetic is not None else load_wsss_config("smoke").data.synthetic
+    voc = make_voc_dataset(layout.data / "synthetic_voc", seed=seed, **voc_knobs)
     info = collect.synthetic_info(wsol, voc)
 else:
     info = collect.real_info(dataset, data_root, metadata_root or None, voc_root or None)

@@ -70,7 +70,8 @@ def test_every_notebook_runs_with_papermill(tmp_path):
     work, out = tmp_path / "work", tmp_path / "out"
     minimal = {
         "00_data_prep": {"num_classes": 2, "per_class": {"train": 8, "val": 3, "test": 3},
-                         "voc_num_train": 8, "voc_num_val": 4, "voc_num_classes": 3, "num_samples": 4},
+                         "voc_synthetic": {"image_size": [48, 64], "num_train": 8, "num_val": 4, "num_classes": 3,
+                                           "objects": [1, 2]}, "num_samples": 4},
         "01_train_wsol": {"epochs": 1},
         "02_ablations": {"variants": ["cam", "moana"], "seeds": [0], "epochs": 1,
                          "cost_arch": "small", "cost_image_size": 64, "cost_repeats": 1},
