@@ -55,12 +55,8 @@ def _best_iou(x0: int, y0: int, x1: int, y1: int, gt: np.ndarray) -> float:
     return best
 
 
-def _sweep(image: np.ndarray, gt: np.ndarray, foreground: bool) -> np.ndarray:
-    """Best IoU per level L (0..255) over the outer boxes (foreground=True, ``image > L``,
-    8-connected) or the hole boxes (foreground=False, ``image <= L``, 4-connected)."""
-    height, width = image.shape
-    n = height * width
-    flat = image.ravel()
+def _counting_sort(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    n = flat.shape[0]
     counts = np.zeros(257, np.int64)
     for i in range(n):
         counts[flat[i] + 1] += 1
@@ -71,6 +67,15 @@ def _sweep(image: np.ndarray, gt: np.ndarray, foreground: bool) -> np.ndarray:
         v = flat[i]
         order[fill[v]] = i
         fill[v] += 1
+    return order, starts
+
+
+def _sweep(image: np.ndarray, gt: np.ndarray, foreground: bool) -> np.ndarray:
+    """Best IoU per level L (0..255) over the outer boxes (foreground=True, ``image > L``,
+    8-connected) or the hole boxes (foreground=False, ``image <= L``, 4-connected)."""
+    height, width = image.shape
+    n = height * width
+    order, starts = _counting_sort(image.ravel())
     parent = np.full(n, -1, np.int64)
     bx0 = np.empty(n, np.int64)
     by0 = np.empty(n, np.int64)
@@ -156,6 +161,7 @@ def _sweep(image: np.ndarray, gt: np.ndarray, foreground: bool) -> np.ndarray:
 if HAVE_NUMBA:
     _find = numba.njit(cache=True)(_find)
     _best_iou = numba.njit(cache=True)(_best_iou)
+    _counting_sort = numba.njit(cache=True)(_counting_sort)
     _sweep = numba.njit(cache=True)(_sweep)
 
 
@@ -236,21 +242,6 @@ def _outer_area2(padded, pwidth, start, level, steps) -> int:
 # of pixel centres (frame coordinates), first pixel in raster order, twice its outer contour
 # area (-1: changed since it was last traced)
 _SIZE, _X0, _Y0, _X1, _Y1, _FIRST, _AREA2 = range(7)
-
-
-def _counting_sort(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    n = flat.shape[0]
-    counts = np.zeros(257, np.int64)
-    for i in range(n):
-        counts[flat[i] + 1] += 1
-    starts = np.cumsum(counts)
-    order = np.empty(n, np.int64)
-    fill = starts[:256].copy()
-    for i in range(n):
-        v = flat[i]
-        order[fill[v]] = i
-        fill[v] += 1
-    return order, starts
 
 
 def _largest_sweep(padded, pwidth, steps, order, starts, levels, k, parent, comp, alive, state,
@@ -354,7 +345,6 @@ def _render_area(parent, comp, target, out) -> None:
 
 if HAVE_NUMBA:
     _outer_area2 = numba.njit(cache=True)(_outer_area2)
-    _counting_sort = numba.njit(cache=True)(_counting_sort)
     _largest_sweep = numba.njit(cache=True)(_largest_sweep)
     _render_area = numba.njit(cache=True)(_render_area)
 
