@@ -7,14 +7,18 @@ folder, then ``os.replace``), so an interrupted run leaves the previous file int
 from __future__ import annotations
 
 import io
+import json
+import math
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "atomic_save_npy"]
+__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "atomic_save_npy",
+           "to_jsonable", "write_json", "read_json"]
 
 
 def _umask() -> int:
@@ -60,3 +64,39 @@ def atomic_save_npy(path: str | os.PathLike, array: object, *, allow_pickle: boo
     buffer = io.BytesIO()
     np.save(buffer, array, allow_pickle=allow_pickle)
     return atomic_write_bytes(path, buffer.getvalue())
+
+
+def to_jsonable(value: Any) -> Any:
+    """Plain JSON values: numpy scalars/arrays and tensors become numbers and lists, paths become
+    strings, and non-finite floats (NaN, +inf, -inf) become ``None`` (JSON ``null``), so every
+    file the package writes is strict JSON."""
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [to_jsonable(v) for v in value]
+    if hasattr(value, "tolist"):  # numpy scalar / array, torch tensor
+        return to_jsonable(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return value
+
+
+def write_json(path: str | os.PathLike, data: Any, *, sort_keys: bool = False) -> Path:
+    """Write ``data`` as strict JSON (see :func:`to_jsonable`), atomically; the package's one
+    JSON writer."""
+    text = json.dumps(to_jsonable(data), indent=2, sort_keys=sort_keys, allow_nan=False)
+    return atomic_write_text(path, text + "\n")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """Read a JSON file; a missing file raises ``FileNotFoundError`` and invalid JSON a
+    ``ValueError`` naming ``path:line``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist")
+    try:
+        return json.loads(path.read_text(encoding="utf-8-sig"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}:{err.lineno}: invalid JSON: {err.msg}") from err

@@ -21,42 +21,13 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
-from moana.io import atomic_write_text
+from moana.io import atomic_write_text, read_json, to_jsonable as _jsonable, write_json  # noqa: F401
 
 CONFIG_FILE = "config.yaml"
 METRICS_CSV = "metrics.csv"
 FINAL_JSON = "final_metrics.json"
 MANIFEST_JSON = "manifest.json"
 CHECKPOINT_DIR = "checkpoints"
-
-
-def _jsonable(value: Any) -> Any:
-    """Plain JSON values (numpy scalars and arrays become floats and lists; NaN becomes null)."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if hasattr(value, "tolist"):  # numpy scalar / array, torch tensor
-        return _jsonable(value.tolist())
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    atomic_write_text(Path(path), json.dumps(_jsonable(data), indent=2, sort_keys=False) + "\n")
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}:{err.lineno}: invalid JSON: {err.msg}") from err
 
 
 def write_metrics_csv(path: Path, rows: list[dict[str, Any]]) -> None:
