@@ -20,9 +20,10 @@ Score maps are saved in wsolevaluation's heatmap contract: one float ``.npy`` pe
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -152,6 +153,65 @@ class ScoreMapItem:
     scoremap: np.ndarray
 
 
+@dataclass
+class CAMBatch:
+    """One batch of the extraction loop: ids, labels (B,), top-k classes (B, k<=5) and the
+    unnormalized CAM (float32, (B, h, w)) of the chosen class of each image."""
+
+    image_ids: list[str]
+    labels: np.ndarray
+    topk: np.ndarray
+    cams: np.ndarray
+
+
+def _check_logits(logits: torch.Tensor, image_ids: Sequence[str], nan_policy: NanPolicy) -> None:
+    if nan_policy == "raise" and not torch.isfinite(logits).all():
+        raise ValueError(f"model produced NaN/inf logits for batch starting {image_ids[0]!r} "
+                         "(a broken model or checkpoint?)")
+
+
+def iter_cam_batches(
+    model: torch.nn.Module,
+    loader: Iterable[tuple[torch.Tensor, torch.Tensor, Sequence[str]]],
+    *,
+    protocol: Literal["gt_known", "predicted"] = "gt_known",
+    device: torch.device | str | None = None,
+    nan_policy: NanPolicy = "raise",
+    channels_last: bool = False,
+    autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+) -> Iterator[CAMBatch]:
+    """The one CAM extraction loop: ``forward_with_maps`` over ``(images, labels, image_ids)``.
+
+    The caller sets eval mode and grad mode. ``protocol="gt_known"`` takes the CAM of the true
+    class, ``"predicted"`` that of the top-1 class. NaN/inf policy: with ``nan_policy="raise"``
+    non-finite logits raise ValueError here; NaN CAMs are handled per ``nan_policy`` when they
+    become score maps (:func:`scoremap_from_cam`). ``autocast`` is a context factory (e.g.
+    bf16 autocast) entered around the forward.
+    """
+    if protocol not in ("gt_known", "predicted"):
+        raise ValueError(f"protocol must be 'gt_known' or 'predicted', got {protocol!r}")
+    net = model
+    while hasattr(net, "module") and isinstance(net.module, torch.nn.Module):
+        net = net.module  # DistributedDataParallel: forward_with_maps is on the inner model
+    if device is None:
+        device = next(iter(model.parameters()), torch.empty(0)).device
+    for images, labels, image_ids in loader:
+        images = images.to(device, non_blocking=True)
+        if channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        with autocast():
+            logits, class_maps = net.forward_with_maps(images)
+        logits = logits.float()
+        labels = torch.as_tensor(labels).to(logits.device)
+        _check_logits(logits, image_ids, nan_policy)
+        topk = logits.topk(min(5, logits.shape[1]), dim=1).indices
+        classes = labels if protocol == "gt_known" else topk[:, 0]
+        index = torch.arange(len(classes), device=class_maps.device)
+        cams = class_maps.float()[index, classes.to(class_maps.device)]
+        yield CAMBatch([str(i) for i in image_ids], labels.cpu().numpy(), topk.cpu().numpy(),
+                       cams.cpu().numpy())
+
+
 @torch.no_grad()
 def iter_scoremaps(
     model: torch.nn.Module,
@@ -164,35 +224,23 @@ def iter_scoremaps(
     nan_policy: NanPolicy = "raise",
 ) -> Iterator[ScoreMapItem]:
     """Run ``model.forward_with_maps`` over batches ``(images, labels, image_ids)`` and yield one
-    :class:`ScoreMapItem` per image. ``protocol="gt_known"`` uses the CAM of the true class,
-    ``"predicted"`` that of the top-1 class. The model is put in eval mode and restored after.
+    :class:`ScoreMapItem` per image (:func:`iter_cam_batches`, then :func:`scoremap_from_cam`).
+    ``protocol="gt_known"`` uses the CAM of the true class, ``"predicted"`` that of the top-1
+    class. The model is put in eval mode and restored after.
     """
-    if protocol not in ("gt_known", "predicted"):
-        raise ValueError(f"protocol must be 'gt_known' or 'predicted', got {protocol!r}")
     if normalization not in NORMALIZATIONS:
         raise ValueError(f"unknown normalization {normalization!r}; choose from {NORMALIZATIONS}")
-    if device is None:
-        device = next(iter(model.parameters()), torch.empty(0)).device
     was_training = model.training
     model.eval()
     try:
-        for images, labels, image_ids in loader:
-            logits, class_maps = model.forward_with_maps(images.to(device))
-            labels = torch.as_tensor(labels).to(logits.device)
-            if nan_policy == "raise" and torch.isnan(logits).any():
-                raise ValueError(f"model produced NaN logits for batch starting {image_ids[0]!r} "
-                                 "(a broken model or checkpoint?)")
-            k = min(5, logits.shape[1])
-            top5 = logits.topk(k, dim=1).indices
-            classes = labels if protocol == "gt_known" else top5[:, 0]
-            index = torch.arange(len(classes), device=class_maps.device)
-            cams = class_maps[index, classes.to(class_maps.device)].float().cpu().numpy()
-            for i, image_id in enumerate(image_ids):
+        for batch in iter_cam_batches(model, loader, protocol=protocol, device=device,
+                                      nan_policy=nan_policy):
+            for i, image_id in enumerate(batch.image_ids):
                 yield ScoreMapItem(
-                    image_id=str(image_id),
-                    label=int(labels[i]),
-                    top5=[int(c) for c in top5[i].tolist()],
-                    scoremap=scoremap_from_cam(cams[i], normalization, size,
+                    image_id=image_id,
+                    label=int(batch.labels[i]),
+                    top5=[int(c) for c in batch.topk[i].tolist()],
+                    scoremap=scoremap_from_cam(batch.cams[i], normalization, size,
                                                nan_policy=nan_policy, name=f"CAM of {image_id}"),
                 )
     finally:

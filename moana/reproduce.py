@@ -16,7 +16,6 @@ import datetime as _dt
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,14 +39,12 @@ class StageFailed(RuntimeError):
 
 def git_commit(repo: Path = REPO_ROOT) -> str:
     """``<sha>`` of HEAD (``+dirty`` when the tree has changes), or ``"uncommitted"``."""
-    try:
-        sha = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=repo, check=True,
-                             capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo,
-                               check=True, capture_output=True, text=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
+    from moana.train.records import git_commit as commit_info
+
+    info = commit_info(repo)
+    if info["commit"] is None:
         return "uncommitted"
-    return sha + ("+dirty" if dirty else "")
+    return info["commit"][:12] + ("+dirty" if info["dirty"] else "")
 
 
 def _files(root: Path) -> set[str]:

@@ -18,6 +18,7 @@ from moana.train.distributed import DistInfo
 
 # the module (``moana.train.fit`` the attribute is the function)
 fit_module = importlib.import_module("moana.train.fit")
+trainer_module = importlib.import_module("moana.train.trainer")
 
 TINY = [
     "data.synthetic={seed: 0, num_classes: 2, image_size: 32, "
@@ -89,19 +90,19 @@ def test_resume_matches_uninterrupted(data_root: Path, tmp_path: Path, monkeypat
                                       reference_run):
     ref_dir, ref = reference_run
     run_dir = tmp_path / "interrupted"
-    real = fit_module.train_one_epoch
+    real = trainer_module.train_one_epoch
 
-    def interrupted(model, loader, optimizer, run, epoch):
+    def interrupted(model, loader, *args, epoch, **kwargs):
         if epoch == 1:  # die in the middle of the second epoch
             for step, _ in enumerate(loader):
                 if step == 2:
                     raise KeyboardInterrupt
-        return real(model, loader, optimizer, run, epoch)
+        return real(model, loader, *args, epoch=epoch, **kwargs)
 
-    monkeypatch.setattr(fit_module, "train_one_epoch", interrupted)
+    monkeypatch.setattr(trainer_module, "train_one_epoch", interrupted)
     with pytest.raises(KeyboardInterrupt):
         fit(tiny(data_root), run_dir=run_dir)
-    monkeypatch.setattr(fit_module, "train_one_epoch", real)
+    monkeypatch.setattr(trainer_module, "train_one_epoch", real)
     assert not (run_dir / "final_metrics.json").exists()
     assert json.loads((run_dir / "manifest.json").read_text())["status"] == "running"
     resumed = fit(load_config(run_dir / "config.yaml"), run_dir=run_dir, resume=True)

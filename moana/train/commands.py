@@ -17,32 +17,48 @@ def _summary(metrics: dict[str, Any]) -> str:
     return json.dumps({k: round(float(metrics[k]), 3) for k in keys if k in metrics}, indent=2)
 
 
+def _selected_line(run_dir: Path | None, metrics: dict[str, Any]) -> str:
+    """Where the run is and which checkpoint the test numbers come from."""
+    metric = metrics.get("selection_metric")
+    score = (metrics.get("val") or {}).get(metric) if metric else None
+    chosen = f"{metric} on val = {score:.3f}" if isinstance(score, (int, float)) else \
+        f"selected by {metric}"
+    where = run_dir if run_dir is not None else "under runtime.output_dir"
+    return (f"run directory: {where}\ntest metrics from checkpoint "
+            f"{metrics.get('checkpoint')} (epoch {metrics.get('epoch')}, {chosen})")
+
+
 def _train(args: argparse.Namespace) -> int:
     from moana.train.config import load_config
-    from moana.train.fit import fit
-    from moana.train.records import CONFIG_FILE
+    from moana.train.distributed import env_world_size
+    from moana.train.fit import _default_run_dir, fit
+    from moana.train.run import Run
 
     if args.resume:
         run_dir = Path(args.resume)
         if args.config:
             config = load_config(args.config, args.overrides)
         else:
-            config = load_config(run_dir / CONFIG_FILE, args.overrides)
+            config = load_config(Run(run_dir).config_path, args.overrides)
         metrics = fit(config, run_dir=run_dir, resume=True, quiet=args.quiet or None)
     else:
         if not args.config:
             raise ValueError("give --config NAME_OR_YAML (shipped: "
                              f"{', '.join(available_configs())}) or --resume RUN_DIR")
         config = load_config(args.config, args.overrides)
-        metrics = fit(config, run_dir=args.run_dir, quiet=args.quiet or None)
+        run_dir = Path(args.run_dir) if args.run_dir else None
+        if run_dir is None and env_world_size() <= 1:  # under torchrun fit broadcasts rank 0's
+            run_dir = _default_run_dir(config)
+        metrics = fit(config, run_dir=run_dir, quiet=args.quiet or None)
     print(_summary(metrics))
+    print(_selected_line(run_dir, metrics))
     return 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:
     from moana.train.config import load_config
     from moana.train.evaluate import evaluate_checkpoint, evaluate_run
-    from moana.train.records import write_json
+    from moana.io import write_json
 
     if args.run:
         if args.overrides or args.config:

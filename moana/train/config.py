@@ -51,7 +51,11 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    """Arguments of ``moana.models.build_model``; ``num_classes: null`` reads it from the data."""
+    """Arguments of ``moana.models.build_model``; ``num_classes: null`` reads it from the data.
+
+    ``method_kw``: options of the WSOL method (passed to ``build_model`` and to
+    ``moana.methods.batch_augmentation``; each validates the keys that concern it).
+    """
 
     arch: str = "resnet50"
     method: str = "moana"
@@ -60,6 +64,7 @@ class ModelConfig:
     attention_kw: dict[str, Any] = field(default_factory=dict)
     insert_at: str = "layer4"
     large_feature_map: bool = True
+    method_kw: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
 

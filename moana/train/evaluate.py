@@ -13,9 +13,6 @@ score maps as ``.npy`` files (wsolevaluation's heatmap contract) for external ev
 
 from __future__ import annotations
 
-import contextlib
-import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,142 +23,132 @@ from torch.utils.data import DataLoader, Dataset
 from torch.utils.data.distributed import DistributedSampler
 from tqdm.auto import tqdm
 
-from moana.train.checkpoint import load_checkpoint, load_model_weights, unwrap
-from moana.train.config import EvalConfig, TrainConfig, load_config
-from moana.train.distributed import DistInfo, all_gather_objects, broadcast_object
-from moana.train.records import CHECKPOINT_DIR, CONFIG_FILE, FINAL_JSON, read_json, write_json
+from moana.train.checkpoint import load_checkpoint, load_model_weights
+from moana.train.config import TrainConfig
+from moana.train.distributed import all_gather_objects, broadcast_object
+from moana.train.setup import (EvalSettings, autocast_context, build_from_config, is_quiet,
+                               place_model, prepare_data, resolve_device)
 
 #: Keys of the val metrics that carry the thresholds used on test.
 THRESHOLD_KEYS = ("box_threshold",)
 
 
-def is_quiet(quiet: bool | None, config_quiet: bool = False) -> bool:
-    """Progress bars off when asked, in the config, or under CI (env ``CI=true``)."""
-    if quiet is not None:
-        return quiet
-    return config_quiet or os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def autocast_context(device: torch.device, amp: str) -> contextlib.AbstractContextManager:
-    if amp == "bf16":
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
-def _batches(model: nn.Module, loader: DataLoader, device: torch.device, amp: str,
-             channels_last: bool, progress: tqdm | None
-             ) -> Iterator[tuple[list[str], np.ndarray, np.ndarray, np.ndarray]]:
-    """(ids, labels, top-k predictions, GT-class CAMs as float64 (B, h, w)) per batch."""
-    net = unwrap(model)
-    for images, labels, image_ids in loader:
-        images = images.to(device, non_blocking=True)
-        if channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
-        labels = torch.as_tensor(labels, device=device)
-        with autocast_context(device, amp):
-            logits, maps = net.forward_with_maps(images)
-        k = min(5, logits.shape[1])
-        topk = logits.float().topk(k, dim=1).indices
-        cams = maps.float()[torch.arange(maps.shape[0], device=device), labels]
-        if progress is not None:
-            progress.update(len(image_ids))
-        yield (list(image_ids), labels.cpu().numpy(), topk.cpu().numpy(),
-               cams.cpu().numpy().astype(np.float64))
-
-
 def scoremaps_from_cams(cams: np.ndarray, image_size: int, normalization: str) -> list[np.ndarray]:
-    """Resize each CAM to ``image_size`` (bicubic, float64) and normalize it to [0, 1]."""
+    """Resize each CAM to ``image_size`` (bicubic, float64) and normalize it to [0, 1].
+
+    NaN CAMs are scored as all-zero maps with a warning (wsolevaluation's convention).
+    """
     from moana.cam import scoremap_from_cam
 
     return [scoremap_from_cam(cam, normalization, (image_size, image_size), nan_policy="warn")
             for cam in cams]
 
 
-def _mask_evaluator(metadata: Any, mask_root: Path, eval_cfg: EvalConfig, image_size: int):
-    from moana.metrics.masks import MaskEvaluator
+class _Scorer:
+    """Rank 0's evaluators (boxes, masks) and the per-image labels and predictions."""
 
-    return MaskEvaluator(metadata, mask_root, step=eval_cfg.cam_step, image_size=image_size)
+    def __init__(self, metadata: Any, settings: EvalSettings, save_cams: Path | None) -> None:
+        from moana.metrics.boxes import BoxEvaluator
+        from moana.metrics.masks import MaskEvaluator
+
+        cfg, size = settings.eval_cfg, settings.image_size
+        self.metadata = metadata
+        self.box_eval = self.mask_eval = None
+        if metadata.boxes:
+            self.box_eval = BoxEvaluator(metadata, step=cfg.cam_step,
+                                         iou_thresholds=tuple(cfg.iou_thresholds),
+                                         multi_contour=cfg.multi_contour, image_size=size,
+                                         workers=cfg.workers)
+        if metadata.masks and settings.mask_root is not None:
+            self.mask_eval = MaskEvaluator(metadata, Path(settings.mask_root), step=cfg.cam_step,
+                                           image_size=size)
+        self.save_cams = save_cams
+        if save_cams is not None:
+            save_cams.mkdir(parents=True, exist_ok=True)
+        self.labels: dict[str, int] = {}
+        self.predictions: dict[str, list[int]] = {}
+
+    def add(self, parts: list[tuple]) -> None:
+        new_ids, new_maps = [], []
+        for p_ids, p_ys, p_topk, p_maps in parts:
+            for image_id, y, top, scoremap in zip(p_ids, p_ys, p_topk, p_maps):
+                if image_id in self.labels:  # DistributedSampler pads with repeats
+                    continue
+                self.labels[image_id] = int(y)
+                self.predictions[image_id] = [int(c) for c in top]
+                if self.box_eval is not None and image_id in self.box_eval.gt_boxes:
+                    self.box_eval.accumulate(scoremap, image_id)
+                if self.mask_eval is not None and self.metadata.masks.get(image_id):
+                    self.mask_eval.accumulate(scoremap, image_id)
+                new_ids.append(image_id)
+                new_maps.append(scoremap)
+        if self.save_cams is not None and new_ids:
+            from moana.cam import save_scoremaps
+
+            save_scoremaps(self.save_cams, new_ids, new_maps)
+
+    def close(self) -> None:
+        if self.box_eval is not None:
+            self.box_eval.close()  # shuts the worker pool down; the results stay
 
 
-def evaluate_localization(model: nn.Module, dataset: Dataset, *, device: torch.device,
-                          eval_cfg: EvalConfig, image_size: int, batch_size: int,
-                          num_workers: int = 0, mask_root: Path | None = None,
-                          dist_info: DistInfo = DistInfo(), amp: str = "none",
-                          channels_last: bool = False, thresholds: dict[str, float] | None = None,
-                          save_cams: Path | None = None, quiet: bool = True,
-                          desc: str = "eval") -> dict[str, Any]:
-    """Classification and localization metrics of ``model`` on ``dataset`` (a WSOLDataset).
-
-    Work is split over the ranks of ``dist_info``; rank 0 gathers the score maps, scores them
-    and broadcasts the metrics, so every rank returns the same dict. ``thresholds`` (from the
-    val split: ``box_threshold``) fixes the CAM threshold of top-1/top-5/GT-known loc; without
-    it this split's own best threshold at IoU 50 is used. MaxBoxAcc, PxAP and PIoU are
-    threshold-free (best over the threshold list), as in wsolevaluation.
-    """
-    from moana.metrics.boxes import BoxEvaluator, topk_localization
-
-    metadata = dataset.metadata
-    has_boxes = bool(metadata.boxes)
-    has_masks = bool(metadata.masks) and mask_root is not None
-    main = dist_info.is_main
-    box_eval = mask_eval = None
-    if main and has_boxes:
-        box_eval = BoxEvaluator(metadata, step=eval_cfg.cam_step,
-                                iou_thresholds=tuple(eval_cfg.iou_thresholds),
-                                multi_contour=eval_cfg.multi_contour, image_size=image_size,
-                                workers=eval_cfg.workers)
-    if main and has_masks:
-        mask_eval = _mask_evaluator(metadata, Path(mask_root), eval_cfg, image_size)
+def _loader(dataset: Dataset, settings: EvalSettings) -> DataLoader:
+    dist_info = settings.dist_info
     sampler = (DistributedSampler(dataset, num_replicas=dist_info.world_size,
                                   rank=dist_info.rank, shuffle=False)
                if dist_info.enabled else None)
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, sampler=sampler,
-                        num_workers=num_workers, pin_memory=device.type == "cuda")
-    if save_cams is not None and main:
-        save_cams = Path(save_cams)
-        save_cams.mkdir(parents=True, exist_ok=True)
-    labels: dict[str, int] = {}
-    predictions: dict[str, list[int]] = {}
-    progress = tqdm(total=len(dataset), desc=desc, leave=False, disable=quiet or not main,
-                    dynamic_ncols=True)
+    return DataLoader(dataset, batch_size=settings.batch_size, shuffle=False, sampler=sampler,
+                      num_workers=settings.num_workers,
+                      pin_memory=settings.device.type == "cuda")
+
+
+def evaluate_localization(model: nn.Module, dataset: Dataset, settings: EvalSettings, *,
+                          thresholds: dict[str, float] | None = None,
+                          save_cams: Path | None = None, desc: str = "eval") -> dict[str, Any]:
+    """Classification and localization metrics of ``model`` on ``dataset`` (a WSOLDataset).
+
+    Work is split over the ranks of ``settings.dist_info``; rank 0 gathers the score maps,
+    scores them and broadcasts the metrics, so every rank returns the same dict. ``thresholds``
+    (from the val split: ``box_threshold``) fixes the CAM threshold of top-1/top-5/GT-known
+    loc; without it this split's own best threshold at IoU 50 is used. MaxBoxAcc, PxAP and PIoU
+    are threshold-free (best over the threshold list), as in wsolevaluation. Metrics are in
+    percent. CAMs come from :func:`moana.cam.iter_cam_batches` (GT-known protocol; NaN CAMs
+    are scored as zero maps with a warning).
+    """
+    from moana.cam import iter_cam_batches
+    from moana.metrics.boxes import topk_localization
+
+    main = settings.dist_info.is_main
+    scorer = _Scorer(dataset.metadata, settings,
+                     Path(save_cams) if save_cams is not None else None) if main else None
+    progress = tqdm(total=len(dataset), desc=desc, leave=False,
+                    disable=settings.quiet or not main, dynamic_ncols=True)
     was_training = model.training
     model.eval()
     try:
         with torch.inference_mode():
-            for ids, ys, topk, cams in _batches(model, loader, device, amp, channels_last,
-                                                progress if main else None):
-                maps = scoremaps_from_cams(cams, image_size, eval_cfg.cam_normalization)
-                parts = all_gather_objects((ids, ys, topk, maps), dist_info)
-                if not main:
-                    continue
-                new_ids, new_maps = [], []
-                for p_ids, p_ys, p_topk, p_maps in parts:
-                    for image_id, y, top, scoremap in zip(p_ids, p_ys, p_topk, p_maps):
-                        if image_id in labels:  # DistributedSampler pads with repeats
-                            continue
-                        labels[image_id] = int(y)
-                        predictions[image_id] = [int(c) for c in top]
-                        if box_eval is not None and image_id in box_eval.gt_boxes:
-                            box_eval.accumulate(scoremap, image_id)
-                        if mask_eval is not None and metadata.masks.get(image_id):
-                            mask_eval.accumulate(scoremap, image_id)
-                        new_ids.append(image_id)
-                        new_maps.append(scoremap)
-                if save_cams is not None and new_ids:
-                    from moana.cam import save_scoremaps
-
-                    save_scoremaps(save_cams, new_ids, new_maps)
+            for batch in iter_cam_batches(
+                    model, _loader(dataset, settings), device=settings.device,
+                    nan_policy="warn", channels_last=settings.channels_last,
+                    autocast=lambda: autocast_context(settings.device, settings.amp)):
+                progress.update(len(batch.image_ids))
+                maps = scoremaps_from_cams(batch.cams, settings.image_size,
+                                           settings.eval_cfg.cam_normalization)
+                parts = all_gather_objects((batch.image_ids, batch.labels, batch.topk, maps),
+                                           settings.dist_info)
+                if main:
+                    scorer.add(parts)
     finally:
         progress.close()
         model.train(was_training)
-        if box_eval is not None:
-            box_eval.close()  # shuts the worker pool down; the results stay
+        if scorer is not None:
+            scorer.close()
     metrics: dict[str, Any] | None = None
     if main:
-        metrics = _summarize(labels, predictions, box_eval, mask_eval, thresholds,
-                             topk_localization)
-        metrics["cam_normalization"] = eval_cfg.cam_normalization
-    return broadcast_object(metrics, dist_info)
+        metrics = _summarize(scorer.labels, scorer.predictions, scorer.box_eval,
+                             scorer.mask_eval, thresholds, topk_localization)
+        metrics["cam_normalization"] = settings.eval_cfg.cam_normalization
+    return broadcast_object(metrics, settings.dist_info)
 
 
 def _summarize(labels: dict[str, int], predictions: dict[str, list[int]], box_eval: Any,
@@ -224,27 +211,21 @@ def evaluate_checkpoint(config: TrainConfig, checkpoint: Path | str, *, split: s
     Without ``thresholds`` the val split is evaluated first to choose them (unless ``split`` is
     val itself).
     """
-    from moana.train.fit import build_from_config, prepare_data, resolve_device
-
-    device_t = resolve_device(device or config.runtime.device, DistInfo())
+    device_t = resolve_device(device or config.runtime.device)
     quiet_flag = is_quiet(quiet, config.runtime.quiet)
-    data = prepare_data(config, DistInfo(), quiet=quiet_flag)
-    model = build_from_config(config, data.num_classes).to(device_t)
-    if config.runtime.channels_last:
-        model = model.to(memory_format=torch.channels_last)
+    data = prepare_data(config, quiet=quiet_flag)
+    model = place_model(build_from_config(config, data.num_classes), device_t,
+                        config.runtime.channels_last)
     state = load_checkpoint(checkpoint, map_location=device_t)
     load_model_weights(model, state, checkpoint)
-    common = dict(device=device_t, eval_cfg=config.eval, image_size=config.data.image_size,
-                  batch_size=config.eval.batch_size or config.optim.batch_size,
-                  num_workers=config.data.num_workers, mask_root=data.mask_root,
-                  amp=config.runtime.amp, channels_last=config.runtime.channels_last,
-                  quiet=quiet_flag)
+    settings = EvalSettings.from_config(config, device=device_t, mask_root=data.mask_root,
+                                        quiet=quiet_flag)
     if thresholds is None and split != "val":
-        val = evaluate_localization(model, data.dataset("val"), desc="val", **common)
+        val = evaluate_localization(model, data.dataset("val"), settings, desc="val")
         thresholds = val_thresholds(val)
-    metrics = evaluate_localization(model, data.dataset(split), thresholds=thresholds,
+    metrics = evaluate_localization(model, data.dataset(split), settings, thresholds=thresholds,
                                     save_cams=Path(save_cams) if save_cams else None,
-                                    desc=split, **common)
+                                    desc=split)
     metrics.update(split=split, checkpoint=str(checkpoint), epoch=state.get("epoch"),
                    thresholds_from="val" if split != "val" else "val (own)")
     return metrics
@@ -255,27 +236,23 @@ def evaluate_run(run_dir: Path | str, split: str = "test", save_cams: Path | str
                  device: str | None = None, write: bool = True) -> dict[str, Any]:
     """Recompute a run's metrics on ``split`` from its checkpoint (``best``/``last``/a path).
 
-    The CAM thresholds for top-k loc come from the run's val results (``final_metrics.json``)
-    when present. Results are written to ``<run_dir>/eval_<split>.json`` (``write=True``); with
+    The CAM thresholds for top-k loc come from the run's val results (its final metrics) when
+    present. Results are written to the run's ``eval_<split>.json`` (``write=True``); with
     ``save_cams`` the score maps go to that folder as ``<image_id>.npy``.
     """
-    run_dir = Path(run_dir)
-    config_path = run_dir / CONFIG_FILE
-    if not config_path.is_file():
-        raise FileNotFoundError(f"{run_dir} is not a run directory (no {CONFIG_FILE})")
-    config = load_config(config_path)
+    from moana.train.run import Run
+
+    run = Run(run_dir)
+    config = run.config
     which = checkpoint or config.eval.checkpoint
-    ckpt = Path(which) if which not in ("best", "last") else (
-        run_dir / CHECKPOINT_DIR / f"{which}.pt")
+    ckpt = run.checkpoint_path(which) if which in ("best", "last") else Path(which)
     thresholds = None
-    final = run_dir / FINAL_JSON
-    if final.is_file() and split != "val" and which == config.eval.checkpoint:
-        val = read_json(final).get("val", {})
-        thresholds = val_thresholds(val) or None
+    if run.has_final_metrics and split != "val" and which == config.eval.checkpoint:
+        thresholds = val_thresholds(run.final_metrics().get("val", {})) or None
     metrics = evaluate_checkpoint(config, ckpt, split=split, save_cams=save_cams,
                                   thresholds=thresholds, quiet=quiet, device=device)
     if save_cams:
         metrics["scoremaps"] = str(save_cams)
     if write:
-        write_json(run_dir / f"eval_{split}.json", metrics)
+        run.write_eval(split, metrics)
     return metrics

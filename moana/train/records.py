@@ -1,9 +1,8 @@
-"""Run records: atomic file writes, the per-epoch CSV, JSON results and the run manifest.
+"""Run records: the per-epoch CSV, the dataset fingerprint, the git commit and the manifest.
 
-A run directory holds everything a results table needs (wsolevaluation reports, Choe et al.
-CVPR 2020, and the MoANA paper's tables): ``config.yaml`` (resolved), ``metrics.csv`` (one row
-per epoch), ``final_metrics.json``, ``checkpoints/{best,last}.pt`` and ``manifest.json``
-(versions, git commit, device, dataset fingerprint, seed, wall time).
+The run directory's file names are spelled in :mod:`moana.train.run` only; this module makes
+the contents (provenance: versions, git commit, device, dataset fingerprint, seed, wall time).
+:func:`git_commit` is the package's one git helper (``moana.reproduce`` uses it too).
 """
 
 from __future__ import annotations
@@ -21,13 +20,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
-from moana.io import atomic_write_text, read_json, to_jsonable as _jsonable, write_json  # noqa: F401
-
-CONFIG_FILE = "config.yaml"
-METRICS_CSV = "metrics.csv"
-FINAL_JSON = "final_metrics.json"
-MANIFEST_JSON = "manifest.json"
-CHECKPOINT_DIR = "checkpoints"
+from moana.io import atomic_write_text
+from moana.io import to_jsonable as _jsonable
 
 
 def write_metrics_csv(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -55,7 +49,8 @@ def dataset_fingerprint(metadata_dirs: list[Path]) -> str:
 
 
 def git_commit(start: Path | None = None) -> dict[str, Any]:
-    """The commit (and whether the tree is dirty) of the git checkout holding the package."""
+    """``{"commit": sha or None, "dirty": bool or None}`` of the git checkout at ``start``
+    (default: the one holding the package); None values when git or the checkout is missing."""
     start = start or Path(__file__).resolve().parent
     info: dict[str, Any] = {"commit": None, "dirty": None}
     try:

@@ -278,3 +278,47 @@ def plot_mask_grid(images: Sequence[np.ndarray], masks: Mapping[str, Sequence[np
                 axes[i, j].set_title(name, fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def plot_ablation(
+    results: pd.DataFrame,
+    metric: str = "MaxBoxAccV2",
+    *,
+    reference: str | None = "cam",
+    ax=None,
+    title: str | None = None,
+) -> Figure:
+    """Mean ± std of ``metric`` per variant (points = seeds) of ablation results (one row per
+    variant and seed, :func:`moana.experiments.ablation.load_results`); returns the Figure."""
+
+    if metric not in results.columns:
+        raise ValueError(f"metric {metric!r} not in results columns {list(results.columns)}")
+    order = list(dict.fromkeys(results["variant"]))
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(max(5.0, 0.5 * len(order) + 2.0), 3.8))
+    else:
+        fig = ax.figure
+    sns.pointplot(
+        data=results, x="variant", y=metric, order=order, errorbar="sd", linestyle="none",
+        capsize=0.3, color="black", markers="D", ax=ax,
+    )
+    sns.stripplot(
+        data=results, x="variant", y=metric, order=order, color="tab:blue", alpha=0.5, size=4,
+        jitter=0.15, ax=ax,
+    )
+    if reference is not None and reference in order:
+        ref_mean = results.loc[results["variant"] == reference, metric].mean()
+        ax.axhline(
+            ref_mean, color="tab:red", linestyle="--", linewidth=1, label=f"{reference} mean"
+        )
+        ax.legend(loc="best", fontsize=8)
+    ax.set_xlabel("")
+    ax.set_ylabel(metric)
+    ax.tick_params(axis="x", rotation=60)
+    for lbl in ax.get_xticklabels():
+        lbl.set_horizontalalignment("right")
+    n = results.groupby("variant")["seed"].nunique()
+    seeds = f"{n.min()}" if n.min() == n.max() else f"{n.min()}-{n.max()}"
+    ax.set_title(title or f"{metric}: mean ± std over {seeds} seeds", fontsize=10)
+    fig.tight_layout()
+    return fig

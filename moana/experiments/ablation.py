@@ -1,0 +1,186 @@
+"""The ablation runner: every (variant, seed) trained through :func:`moana.train.fit`.
+
+Resumable: a finished run leaves ``runs/<variant>/seed<s>/ablation_metrics.json``; an
+interrupted one continues from its last checkpoint. ``results.csv`` holds one row per seed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from moana.experiments.variants import SMOKE_VARIANTS, VARIANTS, get_variants, variant_overrides
+from moana.io import atomic_write_text, read_json, write_json
+
+RESULTS_CSV = "results.csv"
+_DONE = "ablation_metrics.json"
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "variant"
+
+
+
+
+def _scalar_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
+    out = {}
+    for key, value in metrics.items():
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, (int, float, np.integer, np.floating)):
+            out[key] = float(value)
+        elif hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+            out[key] = float(value.item())
+    return out
+
+
+def _default_fit(config_name: str) -> Callable[[list[str], Path, bool], Mapping[str, Any]]:
+    def fit_one(overrides: list[str], run_dir: Path, resume: bool) -> Mapping[str, Any]:
+        from moana.train import fit
+        from moana.train.config import load_config
+
+        return fit(load_config(config_name, overrides), run_dir=run_dir, resume=resume)
+
+    return fit_one
+
+
+def run_ablation(
+    out_dir: str | os.PathLike,
+    variants: Iterable[str | Mapping[str, Any]] | None = None,
+    seeds: Sequence[int] = (0, 1, 2),
+    *,
+    config: str = "smoke_moana",
+    epochs: int | None = None,
+    overrides: Sequence[str] = (),
+    data_root: str | os.PathLike | None = None,
+    resume: bool = True,
+    fit_fn: Callable[[list[str], Path, bool], Mapping[str, Any]] | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Train every (variant, seed) and return the per-seed results (also ``out_dir/results.csv``).
+
+    Args:
+        out_dir: results directory; run ``v`` / seed ``s`` goes to ``runs/<v>/seed<s>/``.
+        variants: names from :data:`VARIANTS` or custom dicts (default :data:`SMOKE_VARIANTS`).
+        seeds: training seeds (``runtime.seed=<s>`` override).
+        config: config name or path for :func:`moana.train.config.load_config`.
+        epochs: if given, the ``optim.epochs`` override.
+        overrides: further overrides applied to every run, last (e.g. a smaller synthetic
+            dataset: ``data.synthetic.per_class={train: 20, val: 5, test: 10}``).
+        data_root: the ``data.data_root`` override. Default: ``out_dir/data`` when the config's
+            dataset is ``synthetic`` (generated there on first use, shared by all runs, so a
+            differently sized benchmark elsewhere does not clash), else the config's.
+        resume: skip runs whose ``ablation_metrics.json`` exists (finished earlier) and continue
+            interrupted runs from their last checkpoint. With ``resume=False`` every requested
+            run is trained again from scratch (its old run directory is deleted first).
+        fit_fn: ``fit_fn(overrides, run_dir, resume) -> metrics``; default loads ``config``
+            with the overrides and calls :func:`moana.train.fit`.
+
+    Each run's overrides are ``runtime.quiet=true``, the variant's ``model.*`` keys,
+    ``runtime.seed``, ``optim.epochs`` (if ``epochs``), ``data.data_root``, then ``overrides``.
+    The smoke profile passes ``overrides=SMOKE_OVERRIDES`` (about 5-15 s per run on 2 cores).
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    chosen = get_variants(SMOKE_VARIANTS if variants is None else variants)
+    seeds = [int(s) for s in seeds]
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be a non-empty list of distinct ints, got {seeds!r}")
+    if fit_fn is None:
+        from moana.train.config import load_config
+
+        # fail early on a bad config or override, before any run starts
+        base = load_config(config, list(overrides))
+        if data_root is None and base.data.dataset == "synthetic":
+            data_root = out / "data"
+    slugs = [_slug(v["name"]) for v in chosen]
+    clash = sorted({x for x in slugs if slugs.count(x) > 1})
+    if clash:
+        raise ValueError(f"variant names map to the same run directory {clash}; rename them")
+    fit_one = fit_fn or _default_fit(config)
+    from moana.train.run import Run
+
+    jobs = [(v, s) for v in chosen for s in seeds]
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(jobs), desc="ablation", unit="run")
+    try:
+        for v, seed in jobs:
+            run_dir = out / "runs" / _slug(v["name"]) / f"seed{seed}"
+            done = run_dir / _DONE
+            if resume and done.is_file():
+                if bar is not None:
+                    bar.update(1)
+                continue
+            run_overrides = ["runtime.quiet=true", *variant_overrides(v), f"runtime.seed={seed}"]
+            if epochs is not None:
+                run_overrides.append(f"optim.epochs={int(epochs)}")
+            if data_root is not None:
+                run_overrides.append(f"data.data_root={Path(data_root)}")
+            run_overrides.extend(overrides)
+            if bar is not None:
+                bar.set_postfix_str(f"{v['name']} seed {seed}")
+            continue_run = resume and Run(run_dir).checkpoint_path("last").is_file()
+            if not continue_run and run_dir.exists():
+                shutil.rmtree(run_dir)  # an unfinished run without checkpoint, or a rerun
+            start = time.perf_counter()
+            metrics = fit_one(run_overrides, run_dir, continue_run)
+            record = {
+                "variant": v["name"],
+                "group": v["group"],
+                "method": v["method"],
+                "seed": seed,
+                "seconds": time.perf_counter() - start,
+                "overrides": run_overrides,
+                "metrics": _scalar_metrics(metrics),
+            }
+            write_json(done, record)
+            _write_results_csv(out, [x["name"] for x in chosen], seeds)
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    return _write_results_csv(out, [x["name"] for x in chosen], seeds)
+
+
+def load_results(out_dir: str | os.PathLike) -> pd.DataFrame:
+    """Per-seed results of every finished run under ``out_dir`` (one row per variant and seed)."""
+    out = Path(out_dir)
+    rows = []
+    for path in sorted(out.glob(f"runs/*/seed*/{_DONE}")):
+        try:
+            rec = read_json(path)
+            ident = {k: rec[k] for k in ("variant", "group", "method", "seed", "seconds")}
+            rows.append(ident | {k: v for k, v in rec["metrics"].items() if k not in ident})
+        except (ValueError, KeyError, TypeError) as err:
+            raise ValueError(f"{path}: not a valid ablation record ({err})") from None
+    cols = ["variant", "group", "method", "seed", "seconds"]
+    df = pd.DataFrame(rows, columns=None if rows else cols)
+    if len(df):  # the order of VARIANTS, then custom variants by name
+        rank = {v["name"]: i for i, v in enumerate(VARIANTS)}
+        df = df.assign(_r=df["variant"].map(lambda n: rank.get(n, len(rank))))
+        df = df.sort_values(["_r", "variant", "seed"], kind="stable").drop(columns="_r")
+    return df.reset_index(drop=True)
+
+
+def _write_results_csv(out: Path, order: list[str], seeds: list[int]) -> pd.DataFrame:
+    """Rewrite ``results.csv`` with every finished run; return this request's rows in its order."""
+    df = load_results(out)
+    atomic_write_text(out / RESULTS_CSV, df.to_csv(index=False))
+    if not len(df):
+        return df
+    df = df[df["variant"].isin(order) & df["seed"].isin(seeds)]
+    rank = {n: i for i, n in enumerate(order)}
+    df = df.assign(_r=df["variant"].map(rank)).sort_values(["_r", "seed"], kind="stable")
+    return df.drop(columns="_r").reset_index(drop=True)
