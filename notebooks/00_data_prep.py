@@ -44,7 +44,7 @@ num_samples: int = 8  # images shown in the sample figure
 
 # %%
 from moana.profiles import save_data_info, work_layout
-from moana.viz import collect
+from moana.experiments import data as work_data
 from moana.viz.figures import denormalize, plot_samples, save_figure
 from moana.viz.tables import save_table
 
@@ -64,9 +64,9 @@ if synthetic:
 
     voc_knobs = voc_synthetic if voc_synthetic is not None else load_wsss_config("smoke").data.synthetic
     voc = make_voc_dataset(layout.data / "synthetic_voc", seed=seed, **voc_knobs)
-    info = collect.synthetic_info(wsol, voc)
+    info = work_data.synthetic_info(wsol, voc)
 else:
-    info = collect.real_info(dataset, data_root, metadata_root or None, voc_root or None)
+    info = work_data.real_info(dataset, data_root, metadata_root or None, voc_root or None)
 info["seed"] = seed
 save_data_info(work_dir, info)
 info
@@ -75,20 +75,20 @@ info
 # ## What is in it
 
 # %%
-summary = collect.dataset_summary(info)
+summary = work_data.dataset_summary(info)
 save_table(summary, "dataset_summary", output_dir, dataset=info["dataset"], synthetic=synthetic,
            caption="WSOL data: images, classes, boxes per image and masks per split")
 summary
 
 # %%
 if info.get("voc_root"):
-    voc_table = collect.voc_summary(info["voc_root"])
+    voc_table = work_data.voc_summary(info["voc_root"])
     save_table(voc_table, "voc_summary", output_dir, dataset="VOC2012" if not synthetic else "synthetic VOC",
                synthetic=synthetic, caption="WSSS data: images per list and images containing each class")
     display(voc_table)
 
 # %%
-test = collect.wsol_dataset(info, "test", image_size=224)
+test = work_data.wsol_dataset(info, "test", image_size=224)
 step = max(1, len(test) // num_samples)
 picks = list(range(0, len(test), step))[:num_samples]
 images = [denormalize(test[i][0].numpy()) for i in picks]

@@ -36,14 +36,11 @@ overrides: list = []  # extra train-config overrides (see moana.train.config), a
 reuse_runs: bool = False  # keep a finished run (final_metrics.json) instead of training it again
 
 # %%
-import shutil
-import time
-
-import pandas as pd
-
+from moana.experiments.data import train_data_overrides
+from moana.experiments.grid import train_grid
+from moana.experiments.runs import histories
 from moana.profiles import load_data_info, work_layout
-from moana.train import fit, load_config
-from moana.viz import collect
+from moana.train.run import Run
 from moana.viz.figures import plot_training_curves, save_figure
 from moana.viz.tables import save_table
 
@@ -55,29 +52,9 @@ synthetic = bool(info.get("synthetic"))
 # ## Train every (backbone, method)
 
 # %%
-records = []
-for backbone in backbones:
-    for method in methods:
-        run_dir = layout.wsol_run(backbone, method)
-        name = config_template.format(backbone=backbone, method=method)
-        run_overrides = [f"model.arch={backbone}", f"model.method={method}", f"runtime.seed={seed}",
-                         f"runtime.device={device}", f"name={backbone}-{method}",
-                         *collect.train_data_overrides(info), *overrides]
-        if epochs is not None:
-            run_overrides.append(f"optim.epochs={int(epochs)}")
-        config = load_config(name, run_overrides)
-        start = time.perf_counter()
-        if reuse_runs and (run_dir / "final_metrics.json").is_file():
-            print(f"{backbone}-{method}: reusing {run_dir}")
-        else:
-            shutil.rmtree(run_dir, ignore_errors=True)
-            fit(config, run_dir=run_dir, quiet=True)
-        metrics = collect.run_metrics(run_dir, "test")
-        records.append({"backbone": backbone, "method": method, "config": name,
-                        "epochs": config.optim.epochs, "seconds": round(time.perf_counter() - start, 1),
-                        "best_epoch": metrics.get("epoch"), "top1_cls": metrics.get("top1_cls"),
-                        "MaxBoxAccV2": metrics.get("MaxBoxAccV2"), "PxAP": metrics.get("PxAP")})
-runs = pd.DataFrame(records)
+runs = train_grid(layout.wsol_runs, backbones, methods, config_template=config_template, seed=seed,
+                  device=device, data_overrides=train_data_overrides(info), overrides=overrides,
+                  epochs=epochs, reuse_runs=reuse_runs)
 save_table(runs, "wsol_training", output_dir, dataset=info["dataset"], synthetic=synthetic,
            caption="WSOL training runs: config, epochs, wall time, selected epoch and test metrics")
 runs
@@ -86,9 +63,7 @@ runs
 # ## Learning curves (val metrics per epoch)
 
 # %%
-history = pd.concat(
-    [collect.run_history(layout.wsol_run(b, m)).assign(run=f"{b}-{m}") for b in backbones for m in methods],
-    ignore_index=True)
+history = histories({f"{b}-{m}": Run(layout.wsol_run(b, m)) for b in backbones for m in methods})
 wanted = [c for c in ("train_loss", "val_top1_cls", "val_MaxBoxAccV2", "val_PxAP") if c in history]
 fig = plot_training_curves(history, metrics=wanted)
 save_figure(fig, "training_curves", output_dir, dataset=info["dataset"], synthetic=synthetic, close=False,

@@ -19,8 +19,8 @@
 # What each part of MoANA buys (Sohn et al., *Sci. Rep.* 2023): the three views (channel, height,
 # width) alone and in pairs, the calibration `x·(a + b·M)`, full vs depthwise axis convolutions,
 # the insertion point, and the coarse attention modules it is compared with (SE, CBAM, ECA,
-# coordinate attention) and ADL. Every variant is a configuration in `moana.ablations.VARIANTS`,
-# trained for several seeds with `moana.ablations.run_ablation`; `summarize` reports mean ± std
+# coordinate attention) and ADL. Every variant is a configuration in `moana.experiments.variants.VARIANTS`,
+# trained for several seeds with `moana.experiments.ablation.run_ablation`; `summarize` reports mean ± std
 # and flags differences larger than the seed spread. The cost table measures parameters, MACs
 # and CPU latency of every module in one run.
 
@@ -31,7 +31,7 @@ output_dir: str = "../work/interactive"  # tables/ and figures/ go here (moana r
 seed: int = 0  # unused: see seeds
 device: str = "cpu"  # cpu | cuda | auto
 seeds: list = [0, 1, 2]  # training seeds per variant (at least 3 to see the seed spread)
-variants: list = None  # variant names (None: every variant in moana.ablations.VARIANTS)
+variants: list = None  # variant names (None: every variant in moana.experiments.variants.VARIANTS)
 config: str = "smoke_moana"  # shipped training config every variant starts from
 epochs: int = 5  # training epochs per run (None: the config's own)
 overrides: list = []  # extra config overrides for every run
@@ -43,13 +43,11 @@ cost_repeats: int = 3  # timed forwards per module (median)
 reuse_runs: bool = False  # keep finished ablation runs instead of training them again
 
 # %%
-import json
 import shutil
 
-from moana import ablations
+from moana.experiments import ablation, cost, summary as ablation_summary, variants as ablation_variants
 from moana.profiles import load_data_info, work_layout
-from moana.viz import collect
-from moana.viz.figures import save_figure
+from moana.viz.figures import plot_ablation, save_figure
 from moana.viz.tables import save_table
 
 layout = work_layout(work_dir)
@@ -60,7 +58,7 @@ synthetic = bool(info.get("synthetic"))
 # ## The variants
 
 # %%
-table = ablations.variant_table(variants)
+table = ablation_variants.variant_table(variants)
 variant_names = table.index.tolist()
 save_table(table.reset_index() if table.index.name else table, "ablation_variants", output_dir,
            dataset=info["dataset"], synthetic=synthetic,
@@ -73,17 +71,14 @@ table
 # %%
 if not reuse_runs:
     shutil.rmtree(layout.ablation_runs, ignore_errors=True)
-if ablation_data:  # 17 variants x seeds runs: a smaller synthetic set keeps the smoke profile in budget
-    data_overrides = ["data.dataset=synthetic", f"data.data_root={layout.ablation_runs / 'data'}",
-                      f"data.synthetic={json.dumps(ablation_data)}"]
-else:
-    data_overrides = collect.train_data_overrides(info)
+# 17 variants x seeds runs: a smaller synthetic set (ablation_data) keeps the smoke profile in budget
+data_overrides = ablation.ablation_data_overrides(info, layout.ablation_runs / "data", ablation_data)
 run_overrides = [f"runtime.device={device}", *data_overrides, *overrides]
-results = ablations.run_ablation(layout.ablation_runs, variant_names, seeds, config=config, epochs=epochs,
-                                 overrides=run_overrides, resume=reuse_runs, progress=False)
-metrics = [m for m in ablations.DEFAULT_METRICS if m in results and results[m].notna().any()]
-summary = ablations.summarize(results, metrics)
-readable = ablations.format_summary(summary)
+results = ablation.run_ablation(layout.ablation_runs, variant_names, seeds, config=config, epochs=epochs,
+                                overrides=run_overrides, resume=reuse_runs, progress=False)
+metrics = [m for m in ablation_variants.DEFAULT_METRICS if m in results and results[m].notna().any()]
+summary = ablation_summary.summarize(results, metrics)
+readable = ablation_summary.format_summary(summary)
 save_table(readable.reset_index(), "ablations", output_dir, dataset=info["dataset"], synthetic=synthetic,
            caption=f"Ablations: mean ± std over seeds {seeds}, Δ to CAM and to MoANA (* = beyond 2 pooled std)",
            notes=summary.attrs.get("rule"))
@@ -92,7 +87,7 @@ save_table(results, "ablations_per_seed", output_dir, dataset=info["dataset"], s
 readable
 
 # %%
-fig = ablations.plot_ablation(results, metric if metric in results else metrics[0])
+fig = plot_ablation(results, metric if metric in results else metrics[0])
 save_figure(fig, "ablations", output_dir, dataset=info["dataset"], synthetic=synthetic, close=False,
             caption=f"Ablations: test {metric} per variant, mean ± std over seeds (dots: seeds; red: CAM)")
 
@@ -100,7 +95,7 @@ save_figure(fig, "ablations", output_dir, dataset=info["dataset"], synthetic=syn
 # ## Complexity: parameters, MACs, CPU latency (ratios to the plain backbone)
 
 # %%
-cost = ablations.cost_table(arch=cost_arch, image_size=cost_image_size, repeats=cost_repeats)
+cost = cost.cost_table(arch=cost_arch, image_size=cost_image_size, repeats=cost_repeats)
 save_table(cost.reset_index(), "complexity", output_dir, dataset=f"{cost_arch} @ {cost_image_size}px (random input)",
            synthetic=False, floatfmt=".3g",
            caption=f"Cost of each attention module in {cost_arch}: parameters, MACs, CPU latency and ratios to CAM")

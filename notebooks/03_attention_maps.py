@@ -39,8 +39,9 @@ checkpoint: str = "best"  # best | last
 # %%
 import numpy as np
 
+from moana.experiments.data import wsol_dataset
+from moana.experiments.runs import load_method_runs
 from moana.profiles import load_data_info, work_layout
-from moana.viz import collect
 from moana.viz.explorer import Explorer, collect_explorer_data, predicted_boxes, render_view, scoremap
 from moana.viz.figures import plot_axis_attentions, plot_qualitative_grid, save_figure
 
@@ -52,13 +53,10 @@ synthetic = bool(info.get("synthetic"))
 # ## Load the trained models and run them once over a few test images
 
 # %%
-models, thresholds = {}, {}
-for method in methods:
-    run_dir = layout.wsol_run(backbone, method)
-    models[method], config = collect.load_run_model(run_dir, checkpoint)
-    chosen = collect.run_metrics(run_dir, "test").get("box_threshold", 0.5)
-    thresholds[method] = float(threshold) if threshold >= 0 else float(chosen)
-test = collect.wsol_dataset(info, "test", image_size=config.data.image_size)
+loaded = load_method_runs(layout.wsol_runs, backbone, methods, checkpoint=checkpoint, threshold=threshold)
+models = {m: r.model for m, r in loaded.items()}
+thresholds = {m: r.threshold for m, r in loaded.items()}
+test = wsol_dataset(info, "test", image_size=loaded[methods[-1]].config.data.image_size)
 rng = np.random.default_rng(seed)
 indices = sorted(rng.choice(len(test), size=min(num_images, len(test)), replace=False).tolist())
 data = collect_explorer_data(models, test, indices, device=device)

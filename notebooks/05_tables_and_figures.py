@@ -36,29 +36,31 @@ curve_iou: int = 50  # IoU threshold of the box-accuracy-vs-threshold figure
 import pandas as pd
 
 from moana.profiles import load_data_info, work_layout
-from moana.viz import collect
-from moana.viz.baselines import evaluate_center_baseline
+from moana.experiments.data import load_split
+from moana.experiments.runs import box_curves, cam_step
+from moana.train.run import find_runs
+from moana.metrics.baselines import evaluate_center_baseline
 from moana.viz.figures import plot_box_accuracy_curves, save_figure
 from moana.viz.tables import REPORTED_NOTE, save_table, wsol_comparison_table, wsol_row
 
 layout = work_layout(work_dir)
 info = load_data_info(work_dir)
 synthetic = bool(info.get("synthetic"))
-runs = collect.find_runs(layout.wsol_runs)
+runs = find_runs(layout.wsol_runs)
 
 # %% [markdown]
 # ## WSOL comparison (test split, thresholds chosen on val)
 
 # %%
 rows, curves = [], []
-for backbone, method, run_dir in runs:
-    metrics = collect.run_metrics(run_dir, "test")
+for backbone, method, run in runs:
+    metrics = run.metrics("test")
     rows.append(wsol_row(backbone, method, metrics))
     if metrics.get("box_curves"):
-        curve = collect.box_curves(metrics, step=collect.cam_step(run_dir))
+        curve = box_curves(metrics, step=cam_step(run))
         curves.append(curve.assign(backbone=backbone, method=method))
-test_meta = collect.load_split(info, "test")
-sizes = {backbone: int(collect.run_config(run_dir)["data"]["image_size"]) for backbone, _, run_dir in runs}
+test_meta = load_split(info, "test")
+sizes = {backbone: int(run.config_dict()["data"]["image_size"]) for backbone, _, run in runs}
 for backbone, size in sizes.items():
     center = evaluate_center_baseline(test_meta, image_size=size, sigma=center_sigma,
                                       mask_root=info.get("mask_root"))

@@ -11,7 +11,7 @@ import pytest
 
 from moana.data.metadata import WSOLMetadata
 from moana.viz import tables
-from moana.viz.baselines import center_gaussian, evaluate_center_baseline
+from moana.metrics.baselines import center_gaussian, evaluate_center_baseline
 from moana.viz.report import render_results_readme, write_results_readme
 
 

@@ -6,6 +6,7 @@ interrupted one continues from its last checkpoint. ``results.csv`` holds one ro
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -184,3 +185,16 @@ def _write_results_csv(out: Path, order: list[str], seeds: list[int]) -> pd.Data
     rank = {n: i for i, n in enumerate(order)}
     df = df.assign(_r=df["variant"].map(rank)).sort_values(["_r", "seed"], kind="stable")
     return df.drop(columns="_r").reset_index(drop=True)
+
+
+def ablation_data_overrides(info: Mapping[str, Any], data_root: str | os.PathLike,
+                            synthetic: Mapping[str, Any] | None = None) -> list[str]:
+    """``data.*`` overrides of the ablation runs: a separate synthetic benchmark in
+    ``data_root`` made with the ``synthetic`` knobs (many runs: a smaller set keeps the smoke
+    profile in budget), or, with ``synthetic=None``, the work directory's prepared data."""
+    from moana.experiments.data import train_data_overrides
+
+    if not synthetic:
+        return train_data_overrides(info)
+    return ["data.dataset=synthetic", f"data.data_root={Path(data_root)}",
+            f"data.synthetic={json.dumps(dict(synthetic))}"]

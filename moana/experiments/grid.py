@@ -1,0 +1,63 @@
+"""The WSOL training grid: every (backbone, method) trained through :func:`moana.train.fit`
+into ``<runs_root>/<backbone>-<method>`` (stage 01; CAM vs MoANA, Sohn et al. Sci. Rep. 2023)."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from moana.train.run import Run
+
+
+def grid_overrides(backbone: str, method: str, *, seed: int = 0, device: str = "auto",
+                   data_overrides: Sequence[str] = (), overrides: Sequence[str] = (),
+                   epochs: int | None = None) -> list[str]:
+    """Config overrides of one grid cell (the data's, then ``overrides``, then the epochs)."""
+    out = [f"model.arch={backbone}", f"model.method={method}", f"runtime.seed={seed}",
+           f"runtime.device={device}", f"name={backbone}-{method}", *data_overrides, *overrides]
+    if epochs is not None:
+        out.append(f"optim.epochs={int(epochs)}")
+    return out
+
+
+def train_grid(runs_root: str | Path, backbones: Sequence[str], methods: Sequence[str], *,
+               config_template: str = "smoke_{method}", seed: int = 0, device: str = "auto",
+               data_overrides: Sequence[str] = (), overrides: Sequence[str] = (),
+               epochs: int | None = None, reuse_runs: bool = False) -> pd.DataFrame:
+    """Train (or, with ``reuse_runs``, reuse finished) runs of every (backbone, method).
+
+    ``config_template`` is formatted with ``backbone`` and ``method`` to name the config. A run
+    that is not reused is trained from scratch (its old folder is deleted). Returns one row per
+    run: backbone, method, config, epochs, seconds, best_epoch and test top1_cls /
+    MaxBoxAccV2 / PxAP (percent; None when the split has no boxes or masks).
+    """
+    from moana.train import fit, load_config
+
+    records: list[dict[str, Any]] = []
+    for backbone in backbones:
+        for method in methods:
+            run = Run(Path(runs_root) / f"{backbone}-{method}")
+            name = config_template.format(backbone=backbone, method=method)
+            config = load_config(name, grid_overrides(
+                backbone, method, seed=seed, device=device, data_overrides=data_overrides,
+                overrides=overrides, epochs=epochs))
+            start = time.perf_counter()
+            if reuse_runs and run.finished:
+                print(f"{backbone}-{method}: reusing {run.path}")
+            else:
+                shutil.rmtree(run.path, ignore_errors=True)
+                fit(config, run_dir=run.path, quiet=True)
+            metrics = run.metrics("test")
+            records.append({"backbone": backbone, "method": method, "config": name,
+                            "epochs": config.optim.epochs,
+                            "seconds": round(time.perf_counter() - start, 1),
+                            "best_epoch": metrics.get("epoch"),
+                            "top1_cls": metrics.get("top1_cls"),
+                            "MaxBoxAccV2": metrics.get("MaxBoxAccV2"),
+                            "PxAP": metrics.get("PxAP")})
+    return pd.DataFrame(records)
