@@ -77,12 +77,3 @@ def test_datasets(tmp_path: Path) -> None:
         VOCClassification(tmp_path, ["2007_000032", "2007_000039"], labels)
     with pytest.raises(FileNotFoundError, match=r"2007_000039.jpg is missing"):
         VOCSegmentation(tmp_path, ["2007_000039"])[0]
-
-
-def test_cls_train_transform(tmp_path: Path) -> None:
-    from moana.data.voc import cls_train_transform
-
-    _tree(tmp_path)
-    ds = VOCClassification(tmp_path, ["2007_000032"], {"2007_000032": np.ones(20)},
-                           transform=cls_train_transform(crop_size=16, resize_long=(20, 24)))
-    assert ds[0][0].shape == (3, 16, 16)

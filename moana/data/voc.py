@@ -128,24 +128,6 @@ def default_transform() -> Callable[[Image.Image], torch.Tensor]:
     return T.Compose([T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
 
 
-def cls_train_transform(crop_size: int = 512, resize_long: tuple[int, int] = (320, 640)
-                        ) -> Callable[[Image.Image], torch.Tensor]:
-    """IRN-like CAM training augmentation: random long-side resize, flip, colour, crop."""
-    low, high = resize_long
-
-    def resize(image: Image.Image) -> Image.Image:
-        long = int(torch.randint(low, high + 1, ()).item())
-        scale = long / max(image.size)
-        size = (max(1, round(image.size[1] * scale)), max(1, round(image.size[0] * scale)))
-        return T.functional.resize(image, list(size))
-
-    return T.Compose([
-        T.Lambda(resize), T.RandomHorizontalFlip(), T.ColorJitter(0.3, 0.3, 0.3, 0.1),
-        T.RandomCrop(crop_size, pad_if_needed=True), T.ToTensor(),
-        T.Normalize(IMAGENET_MEAN, IMAGENET_STD),
-    ])
-
-
 def load_label_map(path: Path) -> np.ndarray:
     """A SegmentationClass PNG as class indices (palette indices, 255 = ignore)."""
     if not path.is_file():

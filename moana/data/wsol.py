@@ -17,7 +17,8 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
-from moana.data.metadata import Box, WSOLMetadata, load_wsol_metadata
+from moana.data.boxes import resize_box  # noqa: F401  (also importable from here)
+from moana.data.metadata import WSOLMetadata, load_wsol_metadata
 from moana.data.transforms import wsol_eval_transform, wsol_train_transform
 
 DATASETS = ("CUB", "ILSVRC", "OpenImages")
@@ -52,13 +53,6 @@ def load_image(path: Path, where: str = "") -> Image.Image:
             return image.convert("RGB")
     except (UnidentifiedImageError, OSError, SyntaxError) as err:
         raise ValueError(f"image {path} is corrupt or not an image{suffix}: {err}") from err
-
-
-def resize_box(box: Box, image_size: tuple[int, int], resize: tuple[int, int]) -> Box:
-    """Rescale a box from an image of (w, h) to (new_w, new_h), as wsolevaluation does."""
-    (w, h), (new_w, new_h) = image_size, resize
-    x0, y0, x1, y1 = box
-    return (int(x0 * new_w / w), int(y0 * new_h / h), int(x1 * new_w / w), int(y1 * new_h / h))
 
 
 def scaled_boxes(metadata: WSOLMetadata, image_id: str, image_size: int = 224) -> np.ndarray:

@@ -3,11 +3,10 @@ the CAM-threshold list and the resizing of ground-truth boxes to the 224x224 eva
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 
 import numpy as np
 
-RESIZE_LENGTH = 224
+from moana.data.boxes import RESIZE_LENGTH, resize_box  # noqa: F401  (the one copy)
 
 
 def cam_thresholds(step: float = 0.001) -> np.ndarray:
@@ -34,14 +33,3 @@ def check_scoremap(scoremap: np.ndarray, name: str = "score map") -> None:
         raise ValueError(
             f"{name} must be in [0, 1]; min={scoremap.min()}, max={scoremap.max()}"
         )
-
-
-def resize_box(
-    box: Sequence[float], image_size: tuple[int, int], size: int = RESIZE_LENGTH
-) -> tuple[int, int, int, int]:
-    """Scale an (x0, y0, x1, y1) box from an image of (width, height) to size x size, int()-truncated."""
-    x0, y0, x1, y1 = map(float, box)
-    width, height = map(float, image_size)
-    new = float(size)
-    return (int(x0 * new / width), int(y0 * new / height),
-            int(x1 * new / width), int(y1 * new / height))

@@ -31,9 +31,6 @@ CALIBRATIONS: dict[str, tuple[float, float]] = {
     "wsss": (0.35, 0.65),
 }
 
-_AXIS_PARAMS = {"c": ("conv_c", "bn1"), "h": ("conv_h", "bn2"), "w": ("conv_w", "bn3")}
-
-
 def _parse_calibration(calibration: str | Sequence[float]) -> tuple[float, float]:
     if isinstance(calibration, str):
         key = calibration.lower()
