@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "moana.data.commands",      # moana data synth | data check
     "moana.metrics.commands",   # moana evaluate-scoremaps
     "moana.train.commands",     # moana train | evaluate
+    "moana.train.config_commands",  # moana config show
     "moana.wsss.commands",      # moana wsss run
     "moana.reproduce",          # moana reproduce
 ]

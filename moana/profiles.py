@@ -34,9 +34,11 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "common": {"profile": "smoke", "seed": 0, "device": "cpu"},
         "00_data_prep": {
             "dataset": "synthetic",
-            "num_classes": 4,
-            "image_size": 64,
-            "per_class": {"train": 100, "val": 10, "test": 25},  # as the smoke_cam config
+            # num_classes, image_size, per_class: None = the smoke_cam config's data.synthetic
+            # (the one place the smoke dataset's size is written)
+            "num_classes": None,
+            "image_size": None,
+            "per_class": None,
             "voc_synthetic": None,  # the WSSS smoke config's data.synthetic knobs
         },
         "01_train_wsol": {

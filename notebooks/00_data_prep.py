@@ -36,9 +36,9 @@ dataset: str = "synthetic"  # synthetic | CUB | ILSVRC | OpenImages
 data_root: str = "../data"  # real data: folder holding <DATASET>/ images
 metadata_root: str = "../data/metadata"  # real data: wsolevaluation metadata root (<DATASET>/<split>/)
 voc_root: str = ""  # real data: VOC2012 root (JPEGImages, SegmentationClass, ...); empty: no WSSS data
-num_classes: int = 4  # synthetic: number of classes
-image_size: int = 64  # synthetic: image side (pixels)
-per_class: dict = {"train": 100, "val": 10, "test": 25}  # synthetic: images per class per split
+num_classes: int = None  # synthetic: number of classes (None: the smoke_cam config's data.synthetic)
+image_size: int = None  # synthetic: image side in pixels (None: the smoke_cam config's)
+per_class: dict = None  # synthetic: images per class per split (None: the smoke_cam config's)
 voc_synthetic: dict = None  # synthetic VOC: knobs of moana.data.synthetic.make_voc_dataset (None: the WSSS smoke config's data.synthetic)
 num_samples: int = 8  # images shown in the sample figure
 
@@ -58,8 +58,13 @@ synthetic = dataset == "synthetic"
 if synthetic:
     from moana.data.synthetic import make_voc_dataset, make_wsol_dataset
 
-    wsol = make_wsol_dataset(layout.data / "synthetic_wsol", seed=seed, num_classes=num_classes,
-                             image_size=image_size, per_class=per_class)
+    from moana.train import load_config
+
+    smoke = load_config("smoke_cam").data.synthetic  # the smoke dataset's size is written there only
+    wsol = make_wsol_dataset(layout.data / "synthetic_wsol", seed=seed,
+                             num_classes=num_classes or smoke["num_classes"],
+                             image_size=image_size or smoke["image_size"],
+                             per_class=per_class or smoke["per_class"])
     from moana.wsss import load_wsss_config
 
     voc_knobs = voc_synthetic if voc_synthetic is not None else load_wsss_config("smoke").data.synthetic

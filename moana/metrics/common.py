@@ -3,7 +3,6 @@ the CAM-threshold list and the resizing of ground-truth boxes to the 224x224 eva
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from moana.data.boxes import RESIZE_LENGTH, resize_box  # noqa: F401  (the one copy)

@@ -3,11 +3,17 @@ wsolevaluation, Choe et al., CVPR 2020): configs, resumable runs, torchrun data 
 
     from moana.train import fit, load_config
     metrics = fit(load_config("smoke_moana", ["optim.epochs=3"]), run_dir="runs/smoke_moana")
+
+Modules: ``config`` (TrainConfig), ``setup`` (data, model, device, seeds, autocast: used by
+training and evaluation), ``trainer`` (the epoch loop), ``fit`` (WSOL training), ``evaluate``
+(localization metrics of a model or a run), ``run`` (the run directory: ``Run``),
+``checkpoint``, ``records``, ``distributed``.
 """
 
 from moana.train.config import TrainConfig, available_configs, load_config
 from moana.train.evaluate import evaluate_checkpoint, evaluate_run
 from moana.train.fit import fit  # the function shadows the submodule name on purpose
+from moana.train.run import Run
 
-__all__ = ["TrainConfig", "available_configs", "evaluate_checkpoint", "evaluate_run", "fit",
+__all__ = ["Run", "TrainConfig", "available_configs", "evaluate_checkpoint", "evaluate_run", "fit",
            "load_config"]

@@ -1,0 +1,54 @@
+"""``moana config show NAME [KEY=VALUE ...]``: the resolved configuration as YAML, every key.
+
+NAME is a shipped training config (``moana/train/configs``), a shipped WSSS config
+(``moana/wsss/configs``) or a YAML path (``--kind`` picks the schema of a path; by default a
+path is read as a training config). Overrides use the same ``section.key=value`` syntax as
+``moana train`` and ``moana wsss run``; errors name the file and line of a bad key.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import yaml
+
+
+def _load(name: str, overrides: list[str], kind: str):
+    from moana.train.config import available_configs, load_config
+
+    if kind == "auto":
+        if name in available_configs():
+            kind = "train"
+        else:
+            from moana.wsss.config import CONFIG_DIR as WSSS_DIR
+
+            kind = "wsss" if (WSSS_DIR / f"{name}.yaml").is_file() else "train"
+    if kind == "wsss":
+        from moana.wsss.config import load_wsss_config
+
+        return load_wsss_config(name, overrides)
+    return load_config(name, overrides)
+
+
+def show_config(name: str | Path, overrides: list[str] | None = None, kind: str = "auto") -> str:
+    """The resolved config (``base`` inheritance and overrides applied) as YAML, every key."""
+    config = _load(str(name), list(overrides or []), kind)
+    return yaml.safe_dump(config.to_dict(), sort_keys=False)
+
+
+def _show(args: argparse.Namespace) -> int:
+    print(show_config(args.name, args.overrides, args.kind), end="")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    config = subparsers.add_parser("config", help="show a resolved configuration",
+                                   description=__doc__.split("\n\n")[1])
+    sub = config.add_subparsers(dest="config_command", required=True)
+    show = sub.add_parser("show", help="print a config (shipped name or YAML) with every key")
+    show.add_argument("name", help="shipped config name (smoke_moana, smoke, ...) or YAML path")
+    show.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
+    show.add_argument("--kind", choices=("auto", "train", "wsss"), default="auto",
+                      help="schema of the config (auto: by shipped name; paths are train)")
+    show.set_defaults(func=_show)
