@@ -53,6 +53,34 @@ def _default_fit(config_name: str) -> Callable[[list[str], Path, bool], Mapping[
     return fit_one
 
 
+def _run_overrides(v: Mapping[str, Any], seed: int, epochs: int | None,
+                   data_root: str | os.PathLike | None, overrides: Sequence[str]) -> list[str]:
+    out = ["runtime.quiet=true", *variant_overrides(v), f"runtime.seed={seed}"]
+    if epochs is not None:
+        out.append(f"optim.epochs={int(epochs)}")
+    if data_root is not None:
+        out.append(f"data.data_root={Path(data_root)}")
+    return out + list(overrides)
+
+
+def _run_one(fit_one: Callable[[list[str], Path, bool], Mapping[str, Any]],
+             v: Mapping[str, Any], seed: int, run_dir: Path, run_overrides: list[str],
+             resume: bool) -> None:
+    """Train (or continue) one run and write its record (``ablation_metrics.json``)."""
+    from moana.train.run import Run
+
+    continue_run = resume and Run(run_dir).checkpoint_path("last").is_file()
+    if not continue_run and run_dir.exists():
+        shutil.rmtree(run_dir)  # an unfinished run without checkpoint, or a rerun
+    start = time.perf_counter()
+    metrics = fit_one(run_overrides, run_dir, continue_run)
+    write_json(run_dir / _DONE, {
+        "variant": v["name"], "group": v["group"], "method": v["method"], "seed": seed,
+        "seconds": time.perf_counter() - start, "overrides": run_overrides,
+        "metrics": _scalar_metrics(metrics),
+    })
+
+
 def run_ablation(
     out_dir: str | os.PathLike,
     variants: Iterable[str | Mapping[str, Any]] | None = None,
@@ -107,8 +135,6 @@ def run_ablation(
     if clash:
         raise ValueError(f"variant names map to the same run directory {clash}; rename them")
     fit_one = fit_fn or _default_fit(config)
-    from moana.train.run import Run
-
     jobs = [(v, s) for v in chosen for s in seeds]
     bar = None
     if progress:
@@ -118,35 +144,12 @@ def run_ablation(
     try:
         for v, seed in jobs:
             run_dir = out / "runs" / _slug(v["name"]) / f"seed{seed}"
-            done = run_dir / _DONE
-            if resume and done.is_file():
+            if not (resume and (run_dir / _DONE).is_file()):
                 if bar is not None:
-                    bar.update(1)
-                continue
-            run_overrides = ["runtime.quiet=true", *variant_overrides(v), f"runtime.seed={seed}"]
-            if epochs is not None:
-                run_overrides.append(f"optim.epochs={int(epochs)}")
-            if data_root is not None:
-                run_overrides.append(f"data.data_root={Path(data_root)}")
-            run_overrides.extend(overrides)
-            if bar is not None:
-                bar.set_postfix_str(f"{v['name']} seed {seed}")
-            continue_run = resume and Run(run_dir).checkpoint_path("last").is_file()
-            if not continue_run and run_dir.exists():
-                shutil.rmtree(run_dir)  # an unfinished run without checkpoint, or a rerun
-            start = time.perf_counter()
-            metrics = fit_one(run_overrides, run_dir, continue_run)
-            record = {
-                "variant": v["name"],
-                "group": v["group"],
-                "method": v["method"],
-                "seed": seed,
-                "seconds": time.perf_counter() - start,
-                "overrides": run_overrides,
-                "metrics": _scalar_metrics(metrics),
-            }
-            write_json(done, record)
-            _write_results_csv(out, [x["name"] for x in chosen], seeds)
+                    bar.set_postfix_str(f"{v['name']} seed {seed}")
+                run_overrides = _run_overrides(v, seed, epochs, data_root, overrides)
+                _run_one(fit_one, v, seed, run_dir, run_overrides, resume)
+                _write_results_csv(out, [x["name"] for x in chosen], seeds)
             if bar is not None:
                 bar.update(1)
     finally:

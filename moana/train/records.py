@@ -10,8 +10,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
-import math
 import os
 import platform
 import socket
