@@ -28,6 +28,14 @@ CHECKPOINT_DIR = "checkpoints"
 CHECKPOINTS = ("best", "last")
 
 
+def checkpoint_file(directory: str | Path, which: str) -> Path:
+    """``<directory>/<which>.pt`` for ``which`` in ``best``/``last`` (any training loop's
+    checkpoint folder, :class:`moana.train.trainer.EpochLoop` included)."""
+    if which not in CHECKPOINTS:
+        raise ValueError(f"checkpoint must be one of {CHECKPOINTS}, got {which!r}")
+    return Path(directory) / f"{which}.pt"
+
+
 class Run:
     """One run directory. ``Run(path).config``, ``.load_model()``, ``.history()``, ``.metrics()``.
 
@@ -68,9 +76,7 @@ class Run:
 
     def checkpoint_path(self, which: str = "best") -> Path:
         """``checkpoints/<which>.pt``; ``which`` is ``best`` or ``last``."""
-        if which not in CHECKPOINTS:
-            raise ValueError(f"checkpoint must be one of {CHECKPOINTS}, got {which!r}")
-        return self.checkpoint_dir / f"{which}.pt"
+        return checkpoint_file(self.checkpoint_dir, which)
 
     # ----------------------------------------------------------------------- state
     @property

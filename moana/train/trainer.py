@@ -53,6 +53,7 @@ from tqdm.auto import tqdm
 from moana.train.checkpoint import (load_checkpoint, load_model_weights, restore_rng_state,
                                     save_checkpoint, unwrap)
 from moana.train.distributed import DistInfo, all_reduce_sum, barrier
+from moana.train.run import checkpoint_file
 from moana.train.setup import autocast_context, derived_seed, seed_everything
 
 
@@ -262,11 +263,11 @@ class EpochLoop:
 
     @property
     def last_path(self) -> Path | None:
-        return self.checkpoint_dir / "last.pt" if self.checkpoint_dir else None
+        return checkpoint_file(self.checkpoint_dir, "last") if self.checkpoint_dir else None
 
     @property
     def best_path(self) -> Path | None:
-        return self.checkpoint_dir / "best.pt" if self.checkpoint_dir else None
+        return checkpoint_file(self.checkpoint_dir, "best") if self.checkpoint_dir else None
 
     def resume(self) -> int:
         """Restore everything from ``last.pt``; returns the number of completed epochs.
