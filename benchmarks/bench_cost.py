@@ -15,7 +15,8 @@ from pathlib import Path
 
 import torch
 
-from moana.ablations import COST_VARIANTS, cost_table
+from moana.experiments.cost import cost_table
+from moana.experiments.variants import COST_VARIANTS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
           f"median of {args.repeats} round-robin repeats")
     print(shown.to_string(float_format=lambda v: f"{v:.3f}"))
     if args.csv is not None:
-        from moana.train.records import atomic_write_text
+        from moana.io import atomic_write_text
 
         atomic_write_text(args.csv, df.to_csv())
     return 0

@@ -132,3 +132,79 @@ def test_fit_restores_torch_flags(tmp_path: Path):
         assert torch.backends.cudnn.benchmark is True
     finally:
         torch.backends.cudnn.benchmark = False
+
+
+class HookedNet(nn.Module):
+    """A model following the WSOL method-hook contract: forward(images, labels=None) returning a
+    dict with logits, and a loss(outputs, targets) adding an auxiliary term."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(4, 3)
+        self.seen_labels = None
+
+    def forward(self, x, labels=None):
+        self.seen_labels = labels
+        return {"logits": self.linear(x.flatten(1)), "aux": x.mean()}
+
+    def loss(self, outputs, targets):
+        if targets.dtype.is_floating_point:  # soft targets
+            ce = -(targets * outputs["logits"].log_softmax(1)).sum(1).mean()
+        else:
+            ce = nn.functional.cross_entropy(outputs["logits"], targets)
+        return ce + 0 * outputs["aux"]
+
+
+def test_wsol_step_follows_the_method_hooks(monkeypatch):
+    import sys
+    import types
+
+    calls = {}
+
+    def batch_augmentation(method, **kw):
+        calls["method"], calls["kw"] = method, kw
+        if method != "cutmix":
+            return None
+
+        def aug(images, labels, generator):
+            calls["generator"] = generator
+            soft = nn.functional.one_hot(labels, 3).float() * 0.5 + 0.5 / 3
+            return images.flip(0), soft
+
+        return aug
+
+    fake = types.ModuleType("moana.methods")
+    fake.batch_augmentation = batch_augmentation
+    monkeypatch.setitem(sys.modules, "moana.methods", fake)
+    settings = LoopSettings(torch.device("cpu"))
+    images, labels = torch.randn(2, 1, 2, 2), torch.tensor([0, 2])
+    net = HookedNet()
+
+    step = trainer.WSOLStep("cutmix", {"alpha": 1.0}, seed=0)
+    step.set_epoch(0)
+    out = step(net, (images, labels, ["a", "b"]), settings)
+    assert calls["method"] == "cutmix" and calls["kw"] == {"alpha": 1.0}
+    assert isinstance(calls["generator"], torch.Generator)
+    assert torch.equal(net.seen_labels, labels) and out.count == 2
+    logits = net.linear(images.flip(0).flatten(1))
+    soft = nn.functional.one_hot(labels, 3).float() * 0.5 + 0.5 / 3
+    expected = -(soft * logits.log_softmax(1)).sum(1).mean()
+    assert torch.allclose(out.loss, expected)
+    assert int(out.correct) == int((logits.argmax(1) == labels).sum())
+
+    plain = trainer.WSOLStep("cam")
+    out = plain(net, (images, labels, ["a", "b"]), settings)
+    assert torch.allclose(out.loss, nn.functional.cross_entropy(net.linear(images.flatten(1)),
+                                                                labels))
+
+
+def test_wsol_step_without_methods_package_or_labels_argument(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "moana.methods", None)  # import fails: no augmentation
+    step = trainer.WSOLStep("cutmix")
+    assert step.augment is None
+    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))  # forward(x) only, no .loss
+    images, labels = torch.randn(2, 1, 2, 2), torch.tensor([1, 0])
+    out = step(model, (images, labels, ["a", "b"]), LoopSettings(torch.device("cpu")))
+    assert torch.allclose(out.loss, nn.functional.cross_entropy(model(images), labels))
