@@ -132,7 +132,10 @@ def test_cli_train_and_evaluate(data_root: Path, tmp_path: Path, capsys):
             f"data.data_root={data_root}", "optim.epochs=1"]
     assert cli_main(args) == 0
     final = json.loads((run_dir / "final_metrics.json").read_text())
-    assert '"top1_cls"' in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert '"top1_cls"' in out
+    assert f"run directory: {run_dir}" in out
+    assert "test metrics from checkpoint best (epoch 1, MaxBoxAccV2 on val = " in out
     cams = tmp_path / "cams"
     assert cli_main(["evaluate", "--run", str(run_dir), "--split", "test",
                      "--save-cams", str(cams), "--quiet"]) == 0

@@ -9,6 +9,7 @@ path is read as a training config). Overrides use the same ``section.key=value``
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import yaml
@@ -31,10 +32,41 @@ def _load(name: str, overrides: list[str], kind: str):
     return load_config(name, overrides)
 
 
+def _synthetic_defaults(kind_of_spec: str) -> dict:
+    """Defaults of the synthetic generator's knobs (``moana.data.synthetic``'s spec dataclass),
+    or {} where that spec does not exist."""
+    import dataclasses
+
+    try:
+        from moana.data import synthetic
+    except ImportError:
+        return {}
+    spec = getattr(synthetic, kind_of_spec, None)
+    if spec is None or not dataclasses.is_dataclass(spec):
+        return {}
+    try:
+        instance = spec()
+    except TypeError:  # required fields: no defaults to show
+        return {}
+    plain = json.loads(json.dumps(dataclasses.asdict(instance), default=str))  # tuples -> lists
+    return plain
+
+
 def show_config(name: str | Path, overrides: list[str] | None = None, kind: str = "auto") -> str:
-    """The resolved config (``base`` inheritance and overrides applied) as YAML, every key."""
+    """The resolved config (``base`` inheritance and overrides applied) as YAML, every key.
+
+    A synthetic dataset's knobs that the config leaves out are shown with the generator's
+    defaults (what ``make_wsol_dataset`` / ``make_voc_dataset`` will use), where the generator
+    declares them (``WSOLSynthSpec`` / ``VOCSynthSpec``).
+    """
     config = _load(str(name), list(overrides or []), kind)
-    return yaml.safe_dump(config.to_dict(), sort_keys=False)
+    data = config.to_dict()
+    section = data.get("data") if isinstance(data.get("data"), dict) else None
+    if section is not None and isinstance(section.get("synthetic"), dict):
+        spec = "VOCSynthSpec" if type(config).__name__.startswith("WSSS") else "WSOLSynthSpec"
+        defaults = _synthetic_defaults(spec)
+        section["synthetic"] = {**defaults, **section["synthetic"]}
+    return yaml.safe_dump(data, sort_keys=False)
 
 
 def _show(args: argparse.Namespace) -> int:
