@@ -31,7 +31,7 @@ def _selected_line(run_dir: Path | None, metrics: dict[str, Any]) -> str:
 def _train(args: argparse.Namespace) -> int:
     from moana.train.config import load_config
     from moana.train.distributed import env_world_size
-    from moana.train.fit import _default_run_dir, fit
+    from moana.train.fit import default_run_dir, fit
     from moana.train.run import Run
 
     if args.resume:
@@ -48,7 +48,7 @@ def _train(args: argparse.Namespace) -> int:
         config = load_config(args.config, args.overrides)
         run_dir = Path(args.run_dir) if args.run_dir else None
         if run_dir is None and env_world_size() <= 1:  # under torchrun fit broadcasts rank 0's
-            run_dir = _default_run_dir(config)
+            run_dir = default_run_dir(config)
         metrics = fit(config, run_dir=run_dir, quiet=args.quiet or None)
     print(_summary(metrics))
     print(_selected_line(run_dir, metrics))

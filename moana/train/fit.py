@@ -63,7 +63,8 @@ def _config_diff(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list
     return out
 
 
-def _default_run_dir(config: TrainConfig) -> Path:
+def default_run_dir(config: TrainConfig) -> Path:
+    """``<runtime.output_dir>/<name>-seed<seed>-<YYYYmmdd-HHMMSS>`` (local time, now)."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
     return Path(config.runtime.output_dir) / f"{config.name}-seed{config.runtime.seed}-{stamp}"
 
@@ -140,13 +141,15 @@ def _fit(config: TrainConfig, run_dir: Path | str | None, resume: bool, quiet: b
     train_set, val_set = data.dataset("train", train=True), data.dataset("val")
     model = place_model(build_from_config(config, data.num_classes), device,
                         config.runtime.channels_last)
-    loop = _make_loop(session, data, model, train_set, val_set)
+    settings = EvalSettings.from_config(config, device=device, mask_root=data.mask_root,
+                                        quiet=session.quiet, dist_info=dist_info)
+    loop = _make_loop(session, model, train_set, val_set, settings)
     if resume:
         loop.resume()
     _start_records(session, data, loop.start_epoch)
     loop.model = wrap_ddp(loop.model, device, dist_info)
     loop.run()
-    final = _final_report(session, data, loop)
+    final = _final_report(session, data, loop, settings)
     if session.main:
         session.run.write_final(final)
         if loop.history:
@@ -162,7 +165,7 @@ def _open_session(config: TrainConfig, run_dir: Path | str | None, resume: bool,
     if resume and run_dir is None:
         raise ValueError("resume needs the run directory to continue")
     if run_dir is None:
-        run_dir = broadcast_object(str(_default_run_dir(config)), dist_info)
+        run_dir = broadcast_object(str(default_run_dir(config)), dist_info)
     run = Run(run_dir)
     session = _Session(config, run, dist_info, device, is_quiet(quiet, config.runtime.quiet),
                        resume)
@@ -238,8 +241,8 @@ def _train_loader(session: _Session, train_set: Any):
     return loader, sampler, generator
 
 
-def _make_loop(session: _Session, data: PreparedData, model: nn.Module, train_set: Any,
-               val_set: Any) -> EpochLoop:
+def _make_loop(session: _Session, model: nn.Module, train_set: Any, val_set: Any,
+               eval_settings: EvalSettings) -> EpochLoop:
     """The WSOL epoch loop: SGD with layer-wise rates, MultiStepLR, val selection."""
     config = session.config
     o, m = config.optim, config.model
@@ -252,9 +255,6 @@ def _make_loop(session: _Session, data: PreparedData, model: nn.Module, train_se
     settings = LoopSettings(session.device, amp=config.runtime.amp,
                             channels_last=config.runtime.channels_last, dist_info=session.dist,
                             quiet=session.quiet)
-    eval_settings = EvalSettings.from_config(config, device=session.device,
-                                             mask_root=data.mask_root, quiet=session.quiet,
-                                             dist_info=session.dist)
 
     def validate(net: nn.Module, epoch: int) -> Validation:
         val = evaluate_localization(net, val_set, eval_settings, desc="val")
@@ -277,18 +277,17 @@ def _make_loop(session: _Session, data: PreparedData, model: nn.Module, train_se
                        + " ".join(f"{k}={v:.3f}" for k, v in shown.items())
                        + (" *" if row.get("is_best") else ""))
 
-    loop = EpochLoop(model, loader, optimizer, scheduler,
+    return EpochLoop(model, loader, optimizer, scheduler,
                      WSOLStep(m.method, m.method_kw, seed=config.runtime.seed), settings,
                      epochs=o.epochs, checkpoint_dir=session.run.checkpoint_dir,
                      seed=config.runtime.seed, sampler=sampler, generator=generator,
                      validate=validate, validate_every=config.eval.every,
                      on_epoch_end=on_epoch_end, lr_columns=lr_columns,
                      checkpoint_config=config.to_dict())
-    loop.eval_settings = eval_settings
-    return loop
 
 
-def _final_report(session: _Session, data: PreparedData, loop: EpochLoop) -> dict[str, Any]:
+def _final_report(session: _Session, data: PreparedData, loop: EpochLoop,
+                  eval_settings: EvalSettings) -> dict[str, Any]:
     """Evaluate the chosen checkpoint on test with the CAM thresholds chosen on val."""
     config, best, history = session.config, loop.best, loop.history
     which = config.eval.checkpoint
@@ -302,7 +301,7 @@ def _final_report(session: _Session, data: PreparedData, loop: EpochLoop) -> dic
         last_val = next((r for r in reversed(history) if "selection_metric" in r), {})
         val = {k[4:]: v for k, v in last_val.items() if k.startswith("val_")}
         thresholds = val_thresholds(val)
-    test = evaluate_localization(loop.model, data.dataset("test"), loop.eval_settings,
+    test = evaluate_localization(loop.model, data.dataset("test"), eval_settings,
                                  thresholds=thresholds, desc="test")
     curves = test.pop("box_curves", None)
     final = {
