@@ -80,29 +80,41 @@ def id_from_token(token: str) -> str:
     return name
 
 
+def read_id_lines(path: Path | str, errors: list[MetadataError] | None = None
+                  ) -> list[tuple[int, str]]:
+    """``(line number, id)`` of each id in a list (see :func:`read_id_list`); with an ``errors``
+    list, duplicated ids are appended to it and skipped instead of raised (``moana data check``).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"image list {path} does not exist")
+    ids: list[tuple[int, str]] = []
+    seen: dict[str, int] = {}
+    for number, line in text_lines(path):
+        token = id_from_token(line.split()[0])
+        problem = (f"no image id in {line!r}" if not token else
+                   f"duplicated id {token!r} (first on line {seen[token]})" if token in seen
+                   else None)
+        if problem is not None:
+            if errors is None:
+                raise MetadataError(path, number, problem)
+            errors.append(MetadataError(path, number, problem))
+            continue
+        seen[token] = number
+        ids.append((number, token))
+    return ids
+
+
 def read_id_list(path: Path | str) -> list[str]:
     """Image ids, one per line (kept as strings: NumPy cannot parse ``2007_000032`` as an int).
 
     IRN's lists hold bare ids; of VOC-style ``id label`` lines and SBD's ``/JPEGImages/x.jpg
     /SegmentationClassAug/x.png`` lines the first token is kept, reduced by
     :func:`id_from_token` (path prefix and .jpg/.jpeg/.png suffix removed; the id is otherwise
-    verbatim). UTF-8 with or without BOM, any line ends. Raises FileNotFoundError or
-    :class:`MetadataError` (file:line) for a duplicated id.
+    verbatim). UTF-8 with or without BOM, any line ends. Raises FileNotFoundError, or
+    :class:`MetadataError` (file:line) for a duplicated id or a file that is not UTF-8.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"image list {path} does not exist")
-    ids: list[str] = []
-    seen: dict[str, int] = {}
-    for number, line in text_lines(path):
-        token = id_from_token(line.split()[0])
-        if not token:
-            raise MetadataError(path, number, f"no image id in {line!r}")
-        if token in seen:
-            raise MetadataError(path, number, f"duplicated id {token!r} (first on line {seen[token]})")
-        seen[token] = number
-        ids.append(token)
-    return ids
+    return [image_id for _, image_id in read_id_lines(path)]
 
 
 def load_cls_labels(path: Path | str) -> dict[str, np.ndarray]:
