@@ -324,3 +324,24 @@ def test_moana_batch_of_one_in_training(axes):
     assert module(x).shape == x.shape
     module.train()
     assert module(torch.cat([x, x])).shape[0] == 2
+
+
+# --------------------------------------------------------------------------- small cases
+def test_small_cli_cases_name_what_is_wrong(tmp_path, capsys):
+    meta, maps = _maps_split(tmp_path, 32)
+    err = _cli_error(["evaluate-scoremaps", "--scoremaps", str(maps), "--metadata", str(meta),
+                      "--quiet", "--image-size", "0"], capsys)
+    assert "--image-size must be a positive number" in err
+    err = _cli_error(["data", "check", "--data-root", str(tmp_path / "absent"), "--metadata",
+                      str(meta), "--quiet"], capsys)
+    assert f"--data-root {tmp_path / 'absent'} is not a folder" in err
+
+
+def test_corrupt_mask_png_is_named(tmp_path):
+    from moana.metrics.masks import load_mask
+
+    (tmp_path / "m.png").write_bytes(b"\x89PNG broken")
+    with pytest.raises(ValueError, match=f"mask image {tmp_path / 'm.png'} is corrupt"):
+        load_mask(tmp_path / "m.png")
+    with pytest.raises(FileNotFoundError, match="is missing"):
+        load_mask(tmp_path / "none.png")

@@ -54,6 +54,8 @@ def _check(args: argparse.Namespace) -> int:
     if args.kind == "wsol":
         if args.data_root is None or args.metadata is None:
             raise ValueError("--kind wsol needs --data-root and --metadata")
+        if not args.no_images and not Path(args.data_root).is_dir():
+            raise FileNotFoundError(f"--data-root {args.data_root} is not a folder")
         for split_dir in check.split_dirs(args.metadata):
             problems += check.check_wsol_split(args.data_root, split_dir,
                                                num_classes=args.num_classes,

@@ -54,6 +54,8 @@ def evaluate_scoremap_dir(
     metadata = load_wsol_metadata(metadata_dir)
     if not metadata.image_ids:
         raise ValueError(f"{metadata.directory / 'image_ids.txt'} lists no image")
+    if image_size is not None and image_size <= 0:
+        raise ValueError(f"--image-size must be a positive number of pixels, got {image_size}")
     if image_size is None:
         image_size, source = _size_of_first(scoremaps, metadata.image_ids[0]), "the first map"
     else:

@@ -25,10 +25,14 @@ from moana.metrics.common import RESIZE_LENGTH, check_scoremap
 
 
 def load_mask(path: str | os.PathLike, size: int = RESIZE_LENGTH) -> np.ndarray:
-    """A grayscale PNG as float32, resized to size x size with nearest neighbour."""
+    """A grayscale PNG as float32, resized to size x size with nearest neighbour.
+
+    Raises FileNotFoundError (missing) or ValueError (unreadable), naming the file."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"mask image {path} is missing")
     image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     if image is None:
-        raise FileNotFoundError(f"cannot read mask image {path}")
+        raise ValueError(f"mask image {path} is corrupt or not an image")
     return cv2.resize(np.float32(image), (size, size), interpolation=cv2.INTER_NEAREST)
 
 
