@@ -3,9 +3,10 @@
 Score maps follow wsolevaluation's heatmap contract (one float ``.npy`` in [0, 1] per image id,
 see :mod:`moana.cam`), 224x224 there; here any square size S works (``--image-size S``, or by
 default the size of the first map), with the ground truth rescaled to S by wsolevaluation's
-rules. The metadata folder is a wsolevaluation split. Every problem of a map names its ``.npy``. Box splits give
-MaxBoxAcc (largest contour, IoU 50) and MaxBoxAccV2 (all contours, mean over IoU 30/50/70);
-mask splits (with ``--mask-root``) give PxAP and PIoU. Prints one JSON object.
+rules. The metadata folder is a wsolevaluation split. Every problem of a map names its
+``.npy``. Box splits give MaxBoxAcc (largest contour, IoU 50) and MaxBoxAccV2 (all contours,
+mean over IoU 30/50/70); mask splits (with ``--mask-root``) give PxAP and PIoU (percent).
+Prints one JSON object.
 """
 
 from __future__ import annotations
