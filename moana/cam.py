@@ -48,9 +48,16 @@ def resize_cam(cam: np.ndarray, size: tuple[int, int] = (224, 224)) -> np.ndarra
 
 
 def _handle_nan(cam: np.ndarray, nan_policy: NanPolicy, name: str) -> np.ndarray | None:
-    if not np.isnan(cam).any():
+    """Apply ``nan_policy`` to a CAM holding non-finite values (NaN, +inf or -inf): raise, or
+    return an all-zero map (with a RuntimeWarning for "warn"); None when the CAM is finite.
+    An infinite value is treated like NaN: min-max scaling would turn the map into NaN."""
+    finite = np.isfinite(cam)
+    if finite.all():
         return None
-    message = f"{name} contains NaN"
+    bad = cam[~finite]
+    kinds = [k for k, hit in (("NaN", np.isnan(bad).any()), ("+inf", (bad == np.inf).any()),
+                              ("-inf", (bad == -np.inf).any())) if hit]
+    message = f"{name} contains {'/'.join(kinds)}"
     if nan_policy == "raise":
         raise ValueError(message + " (a broken model or checkpoint?); use nan_policy='warn' to "
                          "score it as an all-zero map as wsolevaluation does")

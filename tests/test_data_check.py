@@ -87,7 +87,7 @@ def test_voc_reports_everything(tmp_path: Path) -> None:
     save_cls_labels(root / "cls_labels.npy", {"2007_000001": np.zeros(20)})
     text = "\n".join(check_voc(root))
     expected = [
-        "train.txt:1: " + str(root / "SegmentationClass" / "2007_000001.png") + " has class ids [30]",
+        "train.txt:1: label map " + str(root / "SegmentationClass" / "2007_000001.png") + " holds values [30]",
         "train.txt:2: 2007_000002 has no entry in",
         "train.txt:2: " + str(root / "SegmentationClass" / "2007_000002.png") + " is 6x5",
         "train.txt:3: missing file",

@@ -273,8 +273,10 @@ def test_real_cub_metadata_reference_equality(reference_dir):
         ev.accumulate(m, i)
     gt = [[resize_box(b, meta.image_sizes[i]) for b in meta.boxes[i]] for i in ids]
     ref = reference_max_box_acc(maps, gt, np.arange(0, 1, 0.05), (30, 50, 70), True)
-    r = ev.compute()
-    assert r["num_images"] == 3
+    with pytest.raises(ValueError, match=f"only 3 of the {len(meta.image_ids)} images"):
+        ev.compute()  # a subset of the split: refused unless asked for
+    r = ev.compute(allow_partial=True)
+    assert r["num_images"] == 3 and r["partial"] and r["num_expected"] == len(meta.image_ids)
     for d in (30, 50, 70):
         np.testing.assert_array_equal(np.array(r["curves"][str(d)]), ref[d])
 

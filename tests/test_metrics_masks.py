@@ -82,5 +82,8 @@ def test_errors(tmp_path):
     ev = MaskEvaluator(_meta({"a": ["x"]}, {}), tmp_path, [0.0, 0.5])
     with pytest.raises(ValueError, match="NaN"):
         ev.accumulate_with_mask(np.full((2, 2), np.nan), np.ones((2, 2), np.uint8))
+    with pytest.raises(ValueError, match="no score map"):
+        ev.compute()
+    ev.accumulate_with_mask(np.zeros((2, 2)), np.zeros((2, 2), np.uint8))
     with pytest.raises(ValueError, match="positive ground-truth"):
         ev.compute()

@@ -48,23 +48,29 @@ def _check(args: argparse.Namespace) -> int:
     from moana.data import check
 
     problems: list[str] = []
+    summary = check.CheckSummary()
+    options = dict(images=not args.no_images, decode=not args.no_decode,
+                   workers=max(1, args.workers), progress=not args.quiet, summary=summary)
     if args.kind == "wsol":
         if args.data_root is None or args.metadata is None:
             raise ValueError("--kind wsol needs --data-root and --metadata")
+        if not args.no_images and not Path(args.data_root).is_dir():
+            raise FileNotFoundError(f"--data-root {args.data_root} is not a folder")
         for split_dir in check.split_dirs(args.metadata):
             problems += check.check_wsol_split(args.data_root, split_dir,
                                                num_classes=args.num_classes,
-                                               mask_root=args.mask_root,
-                                               images=not args.no_images)
+                                               mask_root=args.mask_root, **options)
         target = args.metadata
     else:
         if args.root is None:
             raise ValueError("--kind voc needs --root")
         problems = check.check_voc(args.root, lists=args.lists, cls_labels=args.cls_labels,
-                                   images=not args.no_images)
+                                   **options)
         target = args.root
     for problem in problems:
         print(problem)
+    print(summary.format() if not args.no_images else
+          f"checked {summary.splits} split(s)/list(s), {summary.boxes} box(es): metadata only")
     if problems:
         print(f"{len(problems)} problem(s) in {target}", file=sys.stderr)
         return 1
@@ -113,6 +119,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     chk.add_argument("--lists", nargs="*", default=None, help="voc: id lists to check")
     chk.add_argument("--cls-labels", type=Path, default=None, help="voc: cls_labels.npy")
     chk.add_argument("--no-images", action="store_true", help="check the metadata only")
+    chk.add_argument("--no-decode", action="store_true",
+                     help="quick pass: open image headers without decoding the pixels (misses "
+                     "truncated files and label values)")
+    chk.add_argument("--workers", type=int, default=1, help="threads decoding images (default 1)")
+    chk.add_argument("--quiet", action="store_true", help="no progress bar")
     chk.set_defaults(func=_check)
     data.set_defaults(func=lambda args: (data.print_help(), 2)[1])
 

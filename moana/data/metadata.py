@@ -7,21 +7,16 @@ box — or path,mask,ignore for OpenImages). Image ids are paths relative to the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from moana.data.text import TextFileError, text_lines
 
 Box = tuple[int, int, int, int]
 
 
-class MetadataError(ValueError):
-    """A malformed metadata file; the message names the file and the line."""
-
-    def __init__(self, path: Path | str, line: int | None, message: str):
-        self.path = Path(path)
-        self.line = line
-        where = f"{self.path}:{line}" if line is not None else f"{self.path}"
-        super().__init__(f"{where}: {message}")
+class MetadataError(TextFileError):
+    """A malformed metadata file (a ``ValueError``); the message names the file and the line."""
 
 
 @dataclass
@@ -62,13 +57,6 @@ METADATA_FILES = ("image_ids.txt", "class_labels.txt", "image_sizes.txt", "local
 MASK_LOCALIZATION = "mask_localization.txt"
 
 
-def _lines(path: Path) -> Iterator[tuple[int, str]]:
-    """Non-empty lines of a text file with their 1-based numbers (no trailing newline needed)."""
-    text = path.read_text(encoding="utf-8")
-    for number, line in enumerate(text.splitlines(), start=1):
-        line = line.strip()
-        if line:
-            yield number, line
 
 
 class _Collector:
@@ -83,6 +71,15 @@ class _Collector:
             raise error
         self.errors.append(error)
 
+    def lines(self, path: Path) -> list[tuple[int, str]]:
+        """Non-blank lines with 1-based numbers (BOM, CRLF accepted; see moana.data.text); a
+        file that is not UTF-8 is reported and read as empty."""
+        try:
+            return text_lines(path)
+        except TextFileError as err:
+            self(err.path, err.line, err.message)
+            return []
+
 
 def _read_localization(
     path: Path,
@@ -94,7 +91,7 @@ def _read_localization(
 ) -> None:
     kind: str | None = None
     seen: set[str] = set()
-    for number, line in _lines(path):
+    for number, line in report.lines(path):
         parts = line.split(",")
         image_id = parts[0]
         if len(parts) == 5:
@@ -122,7 +119,7 @@ def _read_localization(
         if line_kind == "box":
             try:
                 x0, y0, x1, y1 = (int(float(v)) for v in parts[1:])
-            except ValueError:
+            except (ValueError, OverflowError):  # OverflowError: int(float("inf"))
                 report(path, number, f"box coordinates must be numbers, got {','.join(parts[1:])!r}")
                 continue
             size = meta.image_sizes.get(image_id)
@@ -166,7 +163,8 @@ def read_wsol_metadata(
     directory = Path(split_dir)
     report = _Collector(errors)
     if not directory.is_dir():
-        raise FileNotFoundError(f"metadata folder {directory} does not exist")
+        raise FileNotFoundError(f"metadata folder {directory} does not exist" if not
+                                directory.exists() else f"{directory} is not a metadata folder")
     for name in ("image_ids.txt", "class_labels.txt"):
         if not (directory / name).is_file():
             raise FileNotFoundError(f"{directory / name} is missing (a wsolevaluation split needs "
@@ -175,7 +173,7 @@ def read_wsol_metadata(
 
     path = directory / "image_ids.txt"
     known: dict[str, int] = {}
-    for number, line in _lines(path):
+    for number, line in report.lines(path):
         if "," in line:
             report(path, number, f"expected a single image path, got {line!r}")
             continue
@@ -189,7 +187,7 @@ def read_wsol_metadata(
     path = directory / "class_labels.txt"
     label_lines: dict[str, int] = {}
     mentioned: set[str] = set()
-    for number, line in _lines(path):
+    for number, line in report.lines(path):
         parts = line.split(",")
         mentioned.add(parts[0])
         if len(parts) != 2:
@@ -222,7 +220,7 @@ def read_wsol_metadata(
     path = directory / "image_sizes.txt"
     if path.is_file():
         size_lines: dict[str, int] = {}
-        for number, line in _lines(path):
+        for number, line in report.lines(path):
             parts = line.split(",")
             if len(parts) != 3:
                 report(path, number, f"expected 'path,width,height', got {line!r}")

@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image
 
 from moana.data.metadata import METADATA_FILES, MASK_LOCALIZATION, MetadataError, load_wsol_metadata
+from moana.data.text import text_lines
 from moana.data.voc import LABEL_DIR, VOC_CLASSES, labels_from_segmentation, save_cls_labels
 from moana import io
 
@@ -115,9 +116,7 @@ def _read_table(path: Path, columns: int) -> list[list[str]]:
         raise FileNotFoundError(f"{path} is missing (part of {CUB_ARCHIVE.name}, "
                                 f"from {CUB_ARCHIVE.url})")
     rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
+    for number, line in text_lines(path):  # BOM, CRLF, blank lines accepted
         parts = line.split()
         if len(parts) != columns:
             raise MetadataError(path, number, f"expected {columns} fields, got {line!r}")

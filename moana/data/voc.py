@@ -10,6 +10,7 @@ accepts both and returns string ids.
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from torch.utils.data import Dataset
 from torchvision import transforms as T
 
 from moana.data.metadata import MetadataError
+from moana.data.text import text_lines
 from moana.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from moana.data.wsol import load_image
 from moana.io import atomic_save_npy
@@ -61,27 +63,58 @@ def int_to_id(key: int) -> str:
     return f"{text[:4]}_{text[4:]}"
 
 
-def read_id_list(path: Path | str) -> list[str]:
-    """Image ids, one per line (kept as strings: NumPy cannot parse ``2007_000032`` as an int).
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
-    IRN's lists hold bare ids; VOC-style ``id label`` lines and ``/JPEGImages/x.jpg ...`` lines
-    (train_aug of SBD) are reduced to the id.
+
+def id_from_token(token: str) -> str:
+    """The image id in one list token, taken verbatim except for two known decorations.
+
+    Only a path prefix (up to the last ``/`` or ``\\``, as in SBD's ``/JPEGImages/x.jpg``) and
+    an image suffix ``.jpg``, ``.jpeg`` or ``.png`` (any case) are removed; every other dot stays
+    part of the id (``field.photo-7`` and ``x.1`` are ids, not names with extensions).
+    """
+    name = token.replace("\\", "/").rsplit("/", 1)[-1]
+    stem, dot, suffix = name.rpartition(".")
+    if dot and stem and f".{suffix.lower()}" in IMAGE_SUFFIXES:
+        return stem
+    return name
+
+
+def read_id_lines(path: Path | str, errors: list[MetadataError] | None = None
+                  ) -> list[tuple[int, str]]:
+    """``(line number, id)`` of each id in a list (see :func:`read_id_list`); with an ``errors``
+    list, duplicated ids are appended to it and skipped instead of raised (``moana data check``).
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"image list {path} does not exist")
-    ids: list[str] = []
+    ids: list[tuple[int, str]] = []
     seen: dict[str, int] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        line = line.strip()
-        if not line:
+    for number, line in text_lines(path):
+        token = id_from_token(line.split()[0])
+        problem = (f"no image id in {line!r}" if not token else
+                   f"duplicated id {token!r} (first on line {seen[token]})" if token in seen
+                   else None)
+        if problem is not None:
+            if errors is None:
+                raise MetadataError(path, number, problem)
+            errors.append(MetadataError(path, number, problem))
             continue
-        token = Path(line.split()[0]).stem
-        if token in seen:
-            raise MetadataError(path, number, f"duplicated id {token!r} (first on line {seen[token]})")
         seen[token] = number
-        ids.append(token)
+        ids.append((number, token))
     return ids
+
+
+def read_id_list(path: Path | str) -> list[str]:
+    """Image ids, one per line (kept as strings: NumPy cannot parse ``2007_000032`` as an int).
+
+    IRN's lists hold bare ids; of VOC-style ``id label`` lines and SBD's ``/JPEGImages/x.jpg
+    /SegmentationClassAug/x.png`` lines the first token is kept, reduced by
+    :func:`id_from_token` (path prefix and .jpg/.jpeg/.png suffix removed; the id is otherwise
+    verbatim). UTF-8 with or without BOM, any line ends. Raises FileNotFoundError, or
+    :class:`MetadataError` (file:line) for a duplicated id or a file that is not UTF-8.
+    """
+    return [image_id for _, image_id in read_id_lines(path)]
 
 
 def load_cls_labels(path: Path | str) -> dict[str, np.ndarray]:
@@ -91,7 +124,7 @@ def load_cls_labels(path: Path | str) -> dict[str, np.ndarray]:
         raise FileNotFoundError(f"class labels {path} do not exist")
     try:
         raw = np.load(path, allow_pickle=True).item()
-    except (ValueError, OSError, AttributeError) as err:
+    except (ValueError, OSError, AttributeError, EOFError, pickle.UnpicklingError) as err:
         raise MetadataError(path, None, f"not a pickled dict saved with np.save: {err}") from err
     if not isinstance(raw, Mapping):
         raise MetadataError(path, None, f"expected a dict, got {type(raw).__name__}")
@@ -102,6 +135,9 @@ def load_cls_labels(path: Path | str) -> dict[str, np.ndarray]:
         if vector.shape != (len(VOC_CLASSES),):
             raise MetadataError(path, None, f"label of {image_id!r} has shape {vector.shape}, "
                                 f"expected ({len(VOC_CLASSES)},)")
+        if not np.isin(vector, (0.0, 1.0)).all():
+            raise MetadataError(path, None, f"label of {image_id!r} holds {vector.tolist()}; "
+                                "expected a multi-hot vector of 0 and 1")
         labels[image_id] = vector
     return labels
 
@@ -128,8 +164,22 @@ def default_transform() -> Callable[[Image.Image], torch.Tensor]:
     return T.Compose([T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
 
 
+def check_label_values(label: np.ndarray, path: Path | str) -> None:
+    """Raise ValueError naming ``path`` when a label map holds a value that is not a VOC class
+    index (0 = background, 1..20) or 255 (ignore)."""
+    values = np.unique(label)
+    bad = values[(values > len(VOC_CLASSES)) & (values != IGNORE_INDEX)]
+    if bad.size:
+        raise ValueError(f"label map {path} holds values {bad.tolist()[:10]} that are not VOC "
+                         f"classes (expected 0..{len(VOC_CLASSES)} and {IGNORE_INDEX} = ignore)")
+
+
 def load_label_map(path: Path) -> np.ndarray:
-    """A SegmentationClass PNG as class indices (palette indices, 255 = ignore)."""
+    """A SegmentationClass PNG as class indices (palette indices, 255 = ignore), uint8 (H, W).
+
+    Raises FileNotFoundError (missing) or ValueError naming the file (corrupt, not a palette or
+    grayscale PNG, or holding values outside 0..20 and 255).
+    """
     if not path.is_file():
         raise FileNotFoundError(f"label map {path} is missing")
     try:
@@ -137,9 +187,11 @@ def load_label_map(path: Path) -> np.ndarray:
             if image.mode not in ("P", "L"):
                 raise ValueError(f"label map {path} is mode {image.mode}, expected a palette "
                                  "(P) or grayscale (L) PNG of class indices")
-            return np.array(image, dtype=np.uint8)
-    except (OSError, SyntaxError) as err:
+            label = np.array(image, dtype=np.uint8)
+    except (OSError, SyntaxError, Image.DecompressionBombError) as err:
         raise ValueError(f"label map {path} is corrupt or not an image: {err}") from err
+    check_label_values(label, path)
+    return label
 
 
 def image_path(root: Path, image_id: str) -> Path:
@@ -164,7 +216,10 @@ class VOCClassification(Dataset):
                         for k, v in cls_labels.items()})
         missing = [i for i in self.ids if i not in labels]
         if missing:
-            raise ValueError(f"{len(missing)} image(s) have no class label, e.g. {missing[:3]}")
+            source = f" in {cls_labels}" if isinstance(cls_labels, (str, Path)) else ""
+            listed = f" listed in {ids}" if isinstance(ids, (str, Path)) else ""
+            raise ValueError(f"{len(missing)} image(s){listed} have no class label{source}, "
+                             f"e.g. {missing[:3]}")
         self.labels = {i: torch.as_tensor(np.asarray(labels[i], dtype=np.float32))
                        for i in self.ids}
         self.transform = transform or default_transform()
@@ -198,6 +253,7 @@ class VOCSegmentation(Dataset):
         image = load_image(image_path(self.root, image_id))
         label = load_label_map(self.root / LABEL_DIR / f"{image_id}.png")
         if label.shape != (image.size[1], image.size[0]):
-            raise ValueError(f"label map of {image_id!r} is {label.shape[1]}x{label.shape[0]} "
-                             f"but the image is {image.size[0]}x{image.size[1]}")
+            raise ValueError(f"label map {self.root / LABEL_DIR / f'{image_id}.png'} is "
+                             f"{label.shape[1]}x{label.shape[0]} but the image is "
+                             f"{image.size[0]}x{image.size[1]}")
         return self.transform(image), torch.from_numpy(label.astype(np.int64)), image_id

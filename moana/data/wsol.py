@@ -51,7 +51,7 @@ def load_image(path: Path, where: str = "") -> Image.Image:
     try:
         with Image.open(path) as image:
             return image.convert("RGB")
-    except (UnidentifiedImageError, OSError, SyntaxError) as err:
+    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as err:
         raise ValueError(f"image {path} is corrupt or not an image{suffix}: {err}") from err
 
 
@@ -61,7 +61,8 @@ def scaled_boxes(metadata: WSOLMetadata, image_id: str, image_size: int = 224) -
     if not boxes:
         return np.zeros((0, 4), dtype=np.int64)
     if image_id not in metadata.image_sizes:
-        raise KeyError(f"no size for {image_id!r} in {metadata.directory / 'image_sizes.txt'}")
+        raise ValueError(f"{metadata.directory / 'image_sizes.txt'}: no size for {image_id!r} "
+                         f"({metadata.where(image_id)}); its boxes cannot be rescaled")
     size = metadata.image_sizes[image_id]
     return np.array([resize_box(b, size, (image_size, image_size)) for b in boxes], dtype=np.int64)
 

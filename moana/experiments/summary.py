@@ -10,7 +10,6 @@ coarse screen, not a hypothesis test.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import pandas as pd

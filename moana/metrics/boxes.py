@@ -139,7 +139,9 @@ def _evaluate_one(
 class BoxEvaluator:
     """Streaming MaxBoxAcc / MaxBoxAccV2 over one split (wsolevaluation's ``BoxEvaluator``).
 
-    ``accumulate(scoremap, image_id)`` for each 224x224 map in [0, 1], then ``compute()``.
+    ``accumulate(scoremap, image_id)`` for each 224x224 map in [0, 1] (``image_size`` x
+    ``image_size``; ground-truth boxes are rescaled to it), then ``compute()``, which refuses a
+    partial accumulation unless ``allow_partial=True``.
     ``workers > 1`` evaluates maps in a process pool (results are identical); call ``close()``
     or use the evaluator as a context manager to shut it down early.
     """
@@ -193,8 +195,9 @@ class BoxEvaluator:
         check_scoremap(scoremap, f"score map of {image_id}")
         if scoremap.shape != (self.image_size, self.image_size):
             raise ValueError(
-                f"score map of {image_id} has shape {scoremap.shape}, "
-                f"expected {(self.image_size, self.image_size)}"
+                f"score map of {image_id} has shape {scoremap.shape}, expected "
+                f"{(self.image_size, self.image_size)} (the evaluator's image_size="
+                f"{self.image_size}; build it with the maps' size)"
             )
         if image_id in self._packed or any(i == image_id for i, _ in self._pending):
             raise ValueError(f"image id {image_id!r} accumulated twice")
@@ -267,21 +270,48 @@ class BoxEvaluator:
         ids, matrix = self.correct_matrix(iou)
         return {i: bool(c) for i, c in zip(ids, matrix[:, idx])}
 
-    def curves(self) -> dict[int, np.ndarray]:
-        """Accuracy (percent) vs. CAM threshold, per IoU threshold."""
+    def missing(self) -> list[str]:
+        """Ids with ground-truth boxes that have not been accumulated (metadata order)."""
+        self._drain()
+        return [i for i in self.gt_boxes if i not in self._packed]
+
+    def _check_complete(self, allow_partial: bool) -> None:
         if self.count == 0:
             raise ValueError("no score map was accumulated")
+        missing = self.missing()
+        if missing and not allow_partial:
+            raise ValueError(
+                f"only {self.count} of the {len(self.gt_boxes)} images with boxes in "
+                f"{self.metadata.directory} were accumulated (missing e.g. {missing[:3]}); "
+                "the numbers would cover a subset: pass allow_partial=True to score it anyway")
+
+    def curves(self, *, allow_partial: bool = False) -> dict[int, np.ndarray]:
+        """Accuracy (percent) vs. CAM threshold, per IoU threshold.
+
+        Raises ValueError when nothing, or (unless ``allow_partial``) not every image with a
+        ground-truth box, was accumulated.
+        """
+        self._check_complete(allow_partial)
         out = {}
         for delta in self.iou_thresholds:
             _, matrix = self.correct_matrix(delta)
             out[delta] = matrix.sum(axis=0) * 100.0 / float(len(matrix))
         return out
 
-    def compute(self) -> dict:
+    def compute(self, *, allow_partial: bool = False) -> dict:
         """MaxBoxAcc (IoU 50; largest contour when ``multi_contour=False``), MaxBoxAccV2 (mean over
-        the IoU thresholds), per-IoU maxima, best thresholds and the curves."""
-        curves = self.curves()
+        the IoU thresholds), per-IoU maxima, best thresholds and the curves (all in percent).
+
+        Every image of the metadata that has a ground-truth box must have been accumulated;
+        otherwise ValueError, unless ``allow_partial=True``, in which case the numbers cover the
+        accumulated subset and the result says so (``"partial": True``, ``"num_expected"``).
+        wsolevaluation scores whatever was accumulated without a word; refusing is a departure
+        that only turns a silent subset into an error.
+        """
+        curves = self.curves(allow_partial=allow_partial)
         result: dict = {"num_images": self.count, "multi_contour": self.multi_contour}
+        if self.count < len(self.gt_boxes):
+            result.update(partial=True, num_expected=len(self.gt_boxes))
         for delta, curve in curves.items():
             best = int(np.argmax(curve))
             result[f"MaxBoxAcc@{delta}"] = float(curve[best])

@@ -1,9 +1,12 @@
 """``moana evaluate-scoremaps``: wsolevaluation's metrics for any method's saved score maps.
 
-Score maps follow wsolevaluation's heatmap contract (one 224x224 float ``.npy`` in [0, 1] per
-image id, see :mod:`moana.cam`); the metadata folder is a wsolevaluation split. Box splits give
-MaxBoxAcc (largest contour, IoU 50) and MaxBoxAccV2 (all contours, mean over IoU 30/50/70);
-mask splits (with ``--mask-root``) give PxAP and PIoU. Prints one JSON object.
+Score maps follow wsolevaluation's heatmap contract (one float ``.npy`` in [0, 1] per image id,
+see :mod:`moana.cam`), 224x224 there; here any square size S works (``--image-size S``, or by
+default the size of the first map), with the ground truth rescaled to S by wsolevaluation's
+rules. The metadata folder is a wsolevaluation split. Every problem of a map names its
+``.npy``. Box splits give MaxBoxAcc (largest contour, IoU 50) and MaxBoxAccV2 (all contours,
+mean over IoU 30/50/70); mask splits (with ``--mask-root``) give PxAP and PIoU (percent).
+Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -16,10 +19,13 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from moana.cam import load_scoremap
+import numpy as np
+
+from moana.cam import load_scoremap, scoremap_path
 from moana.metrics.boxes import BoxEvaluator, default_workers
+from moana.metrics.common import check_scoremap
 from moana.metrics.masks import MaskEvaluator
-from moana.io import atomic_write_text
+from moana.io import to_jsonable, write_json
 
 
 def evaluate_scoremap_dir(
@@ -32,14 +38,29 @@ def evaluate_scoremap_dir(
     workers: int = 1,
     curves: bool = False,
     progress: bool = True,
+    image_size: int | None = None,
 ) -> dict:
-    """Evaluate a folder of saved score maps against a metadata split; returns the metrics."""
+    """Evaluate a folder of saved score maps against a metadata split; returns the metrics
+    (percent).
+
+    ``image_size`` is the side S of the square maps (None: the first map's). Raises
+    FileNotFoundError for a missing folder or map and ValueError naming the ``.npy`` file for a
+    map that is not S x S, not floating point, not finite or not in [0, 1].
+    """
     from moana.data.metadata import load_wsol_metadata
 
     scoremaps = Path(scoremaps)
     if not scoremaps.is_dir():
         raise FileNotFoundError(f"score-map folder {scoremaps} does not exist")
     metadata = load_wsol_metadata(metadata_dir)
+    if not metadata.image_ids:
+        raise ValueError(f"{metadata.directory / 'image_ids.txt'} lists no image")
+    if image_size is not None and image_size <= 0:
+        raise ValueError(f"--image-size must be a positive number of pixels, got {image_size}")
+    if image_size is None:
+        image_size, source = _size_of_first(scoremaps, metadata.image_ids[0]), "the first map"
+    else:
+        source = "--image-size"
     if not metadata.boxes and not metadata.masks:
         raise ValueError(f"{metadata.directory}: no boxes or masks in localization.txt")
     if metadata.masks and not metadata.boxes and mask_root is None:
@@ -49,19 +70,21 @@ def evaluate_scoremap_dir(
     if metadata.boxes:
         for name, multi in (("largest_contour", False), ("all_contours", True)):
             box_evaluators[name] = BoxEvaluator(metadata, step=step, iou_thresholds=iou_thresholds,
-                                                multi_contour=multi, workers=workers)
-    mask_evaluator = (MaskEvaluator(metadata, mask_root, step=step)
+                                                multi_contour=multi, workers=workers,
+                                                image_size=image_size)
+    mask_evaluator = (MaskEvaluator(metadata, mask_root, step=step, image_size=image_size)
                       if metadata.masks and mask_root is not None else None)
     try:
         for image_id in tqdm(metadata.image_ids, desc="score maps", disable=not progress):
-            scoremap = load_scoremap(scoremaps, image_id)
+            scoremap = _load_checked(scoremaps, image_id, image_size, source)
             for evaluator in box_evaluators.values():
                 if image_id in evaluator.gt_boxes:
                     evaluator.accumulate(scoremap, image_id)
             if mask_evaluator is not None and image_id in metadata.masks:
                 mask_evaluator.accumulate(scoremap, image_id)
         result: dict = {"scoremaps": str(scoremaps), "metadata": str(metadata.directory),
-                        "num_images": len(metadata.image_ids), "step": step}
+                        "num_images": len(metadata.image_ids), "step": step,
+                        "image_size": image_size}
         if box_evaluators:
             single = box_evaluators["largest_contour"].compute()
             multi = box_evaluators["all_contours"].compute()
@@ -83,15 +106,42 @@ def evaluate_scoremap_dir(
     return result
 
 
+def _map_file(directory: Path, image_id: str) -> Path:
+    """The file :func:`moana.cam.load_scoremap` reads for ``image_id`` (for messages)."""
+    path = scoremap_path(directory, image_id)
+    alternative = directory / (image_id + ".npy")
+    return alternative if not path.is_file() and alternative.is_file() else path
+
+
+def _size_of_first(directory: Path, image_id: str) -> int:
+    array = load_scoremap(directory, image_id)
+    if array.shape[0] != array.shape[1]:
+        raise ValueError(f"{_map_file(directory, image_id)}: score map is {array.shape[1]}x"
+                         f"{array.shape[0]}; score maps must be square (S x S)")
+    return int(array.shape[0])
+
+
+def _load_checked(directory: Path, image_id: str, size: int, source: str) -> np.ndarray:
+    """One map, validated; every error names its .npy file."""
+    array = load_scoremap(directory, image_id)
+    path = _map_file(directory, image_id)
+    check_scoremap(array, f"{path} (score map of {image_id})")
+    if array.shape != (size, size):
+        raise ValueError(f"{path}: score map is {array.shape[1]}x{array.shape[0]} but "
+                         f"{size}x{size} is expected (from {source}); all maps must share one "
+                         "size: pass --image-size to match the maps, or re-save them")
+    return array
+
+
 def _run(args: argparse.Namespace) -> int:
     result = evaluate_scoremap_dir(
         args.scoremaps, args.metadata, step=args.step, mask_root=args.mask_root,
         iou_thresholds=tuple(args.iou), workers=args.workers, curves=args.curves,
-        progress=not args.quiet,
+        progress=not args.quiet, image_size=args.image_size,
     )
     if args.output:
-        atomic_write_text(Path(args.output), json.dumps(result, indent=2))
-    json.dump(result, sys.stdout, indent=2)
+        write_json(Path(args.output), result)
+    json.dump(to_jsonable(result), sys.stdout, indent=2, allow_nan=False)
     sys.stdout.write("\n")
     return 0
 
@@ -110,6 +160,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="IoU thresholds in percent (must include 50)")
     parser.add_argument("--workers", type=int, default=default_workers(),
                         help="processes for the box evaluators (default: available CPUs, <= 8)")
+    parser.add_argument("--image-size", type=int, default=None,
+                        help="side of the square score maps in px (default: read from the first "
+                        "map; wsolevaluation's maps are 224, `moana evaluate --save-cams` writes "
+                        "the run's data.image_size)")
     parser.add_argument("--curves", action="store_true", help="include accuracy/PR curves")
     parser.add_argument("--output", default=None, help="also write the JSON here (atomically)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

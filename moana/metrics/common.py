@@ -16,18 +16,29 @@ def cam_thresholds(step: float = 0.001) -> np.ndarray:
 
 
 def check_scoremap(scoremap: np.ndarray, name: str = "score map") -> None:
-    """Raise like wsolevaluation's ``check_scoremap_validity`` (2-D float, no NaN, in [0, 1]).
+    """Raise like wsolevaluation's ``check_scoremap_validity``: 2-D, floating point, finite and in
+    [0, 1]. Float32 maps are accepted too (the evaluators work in float64).
 
-    Float32 maps are accepted too (the evaluators work in float64).
+    Raises TypeError when ``scoremap`` is not a numpy array (a programming error) and ValueError,
+    starting with ``name`` (pass the file path where there is one), for any bad content: wrong
+    number of dimensions, an integer dtype (e.g. an 8-bit image), NaN or +-inf, values outside
+    [0, 1].
     """
     if not isinstance(scoremap, np.ndarray):
         raise TypeError(f"{name} must be a numpy array, got {type(scoremap).__name__}")
     if scoremap.ndim != 2:
         raise ValueError(f"{name} must be a 2-D array, got shape {scoremap.shape}")
     if not np.issubdtype(scoremap.dtype, np.floating):
-        raise TypeError(f"{name} must be floating point, got {scoremap.dtype}")
-    if np.isnan(scoremap).any():
-        raise ValueError(f"{name} contains NaN (a broken model? see moana.cam.normalize_scoremap)")
+        hint = " (an 8-bit image? divide it by 255)" if scoremap.dtype == np.uint8 else ""
+        raise ValueError(f"{name} has dtype {scoremap.dtype}; a score map must be floating point "
+                         f"in [0, 1]{hint}")
+    finite = np.isfinite(scoremap)
+    if not finite.all():
+        bad = scoremap[~finite]
+        kinds = [k for k, hit in (("NaN", np.isnan(bad).any()), ("+inf", (bad == np.inf).any()),
+                                  ("-inf", (bad == -np.inf).any())) if hit]
+        raise ValueError(f"{name} contains {'/'.join(kinds)} at {int((~finite).sum())} pixel(s) "
+                         "(a broken model? see moana.cam.normalize_scoremap)")
     if scoremap.size and (scoremap.min() < 0 or scoremap.max() > 1):
         raise ValueError(
             f"{name} must be in [0, 1]; min={scoremap.min()}, max={scoremap.max()}"

@@ -25,10 +25,14 @@ from moana.metrics.common import RESIZE_LENGTH, check_scoremap
 
 
 def load_mask(path: str | os.PathLike, size: int = RESIZE_LENGTH) -> np.ndarray:
-    """A grayscale PNG as float32, resized to size x size with nearest neighbour."""
+    """A grayscale PNG as float32, resized to size x size with nearest neighbour.
+
+    Raises FileNotFoundError (missing) or ValueError (unreadable), naming the file."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"mask image {path} is missing")
     image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     if image is None:
-        raise FileNotFoundError(f"cannot read mask image {path}")
+        raise ValueError(f"mask image {path} is corrupt or not an image")
     return cv2.resize(np.float32(image), (size, size), interpolation=cv2.INTER_NEAREST)
 
 
@@ -51,7 +55,11 @@ def ground_truth_mask(
 
 
 class MaskEvaluator:
-    """Streaming PxAP and PIoU; mask paths in ``metadata.masks`` are relative to ``mask_root``."""
+    """Streaming PxAP and PIoU; mask paths in ``metadata.masks`` are relative to ``mask_root``.
+
+    ``accumulate(scoremap, image_id)`` per image (or ``accumulate_with_mask``), then
+    ``compute()``, which refuses a partial accumulation unless ``allow_partial=True``.
+    """
 
     def __init__(
         self,
@@ -79,26 +87,48 @@ class MaskEvaluator:
         self.true_hist = np.zeros(len(self.edges) - 1)
         self.false_hist = np.zeros(len(self.edges) - 1)
         self.count = 0
+        self.seen: set[str] = set()
 
-    def accumulate_with_mask(self, scoremap: np.ndarray, gt_mask: np.ndarray) -> None:
+    def accumulate_with_mask(self, scoremap: np.ndarray, gt_mask: np.ndarray,
+                             name: str = "score map") -> None:
         """Add one map against a ready ground-truth mask (1 fg, 0 bg, 255 ignore)."""
-        check_scoremap(scoremap)
+        check_scoremap(scoremap, name)
         if scoremap.shape != gt_mask.shape:
-            raise ValueError(f"score map {scoremap.shape} and mask {gt_mask.shape} differ in shape")
+            raise ValueError(f"{name} has shape {scoremap.shape} but the mask is "
+                             f"{gt_mask.shape} (the evaluator's image_size={self.image_size})")
         self.true_hist += np.histogram(scoremap[gt_mask == 1], bins=self.edges)[0]
         self.false_hist += np.histogram(scoremap[gt_mask == 0], bins=self.edges)[0]
         self.count += 1
 
     def accumulate(self, scoremap: np.ndarray, image_id: str) -> None:
+        """Add the map of ``image_id`` (image_size x image_size, in [0, 1]) against its masks."""
         if image_id not in self.metadata.masks:
             raise KeyError(f"image id {image_id!r} has no mask in {self.metadata.directory}")
+        if image_id in self.seen:
+            raise ValueError(f"image id {image_id!r} accumulated twice")
+        name = f"score map of {image_id}"
+        check_scoremap(scoremap, name)
         gt = ground_truth_mask(self.mask_root, self.metadata.masks[image_id],
                                self.metadata.ignore.get(image_id), self.image_size)
-        check_scoremap(scoremap, f"score map of {image_id}")
-        self.accumulate_with_mask(scoremap, gt)
+        self.accumulate_with_mask(scoremap, gt, name)
+        self.seen.add(image_id)
 
-    def compute(self) -> dict:
-        """PxAP and PIoU in percent, the PIoU threshold and the precision/recall curve."""
+    def compute(self, *, allow_partial: bool = False) -> dict:
+        """PxAP and PIoU in percent, the PIoU threshold and the precision/recall curve.
+
+        Fewer maps than the metadata's images with masks raise ValueError unless
+        ``allow_partial=True`` (then ``"partial": True`` and ``"num_expected"`` are added); see
+        :meth:`moana.metrics.boxes.BoxEvaluator.compute`.
+        """
+        expected = sum(1 for paths in self.metadata.masks.values() if paths)
+        if self.count == 0:
+            raise ValueError("no score map was accumulated")
+        if self.count < expected and not allow_partial:
+            missing = [i for i in self.metadata.masks if i not in self.seen][:3]
+            raise ValueError(
+                f"only {self.count} of the {expected} images with masks in "
+                f"{self.metadata.directory} were accumulated (missing e.g. {missing}); the "
+                "numbers would cover a subset: pass allow_partial=True to score it anyway")
         tp = self.true_hist[::-1].cumsum()
         fn = self.true_hist.sum() - tp
         fp = self.false_hist[::-1].cumsum()
@@ -116,8 +146,10 @@ class MaskEvaluator:
         thresholds_rev = self.edges[:-1][::-1]
         valid = thresholds_rev <= 1.0
         best = int(np.nanargmax(np.where(valid, iou, -1)))
+        partial = {"partial": True, "num_expected": expected} if self.count < expected else {}
         return {
             "num_images": self.count,
+            **partial,
             "PxAP": pxap,
             "PIoU": float(iou[best] * 100),
             "PIoU_threshold": float(thresholds_rev[best]),

@@ -174,6 +174,17 @@ class MoANA(nn.Module):
                 f"MoANA was built for {self.channels} channels but the input has {x.shape[1]} "
                 f"(shape {tuple(x.shape)})"
             )
+        if self.training:
+            # BatchNorm in training needs more than one value per channel: B for bn1 (on the
+            # (B, C, 1, 1) channel descriptor), B*H for bn2 and B*W for bn3.
+            per_channel = {"c": x.shape[0], "h": x.shape[0] * x.shape[2],
+                           "w": x.shape[0] * x.shape[3]}
+            if any(per_channel[a] < 2 for a in self.axes):
+                raise ValueError(
+                    f"MoANA's BatchNorm needs a batch of at least 2 in training mode, got input "
+                    f"of shape {tuple(x.shape)}; use a batch size >= 2 (drop_last=True avoids a "
+                    "last batch of one) or call model.eval() for a single image"
+                )
 
     def extra_repr(self) -> str:
         return (

@@ -117,7 +117,7 @@ class PreparedData:
     def metadata(self, split: str):
         from moana.data.metadata import load_wsol_metadata
 
-        return load_wsol_metadata(self.split_dirs[split])
+        return load_wsol_metadata(self.split_dirs[split], num_classes=self.num_classes or None)
 
     def dataset(self, split: str, *, train: bool = False):
         from moana.data.wsol import WSOLDataset
