@@ -234,3 +234,19 @@ def test_every_method_trains_a_step_on_small(method: str) -> None:
 @pytest.mark.parametrize("method", ZOO)
 def test_every_method_trains_a_step_on_wsolevaluation_backbones(arch: str, size: int, method: str) -> None:
     _one_step(arch, method, size)
+
+
+# ----------------------------------------------------------------------------- configs
+@pytest.mark.parametrize("dataset", ["cub", "ilsvrc", "smoke"])
+@pytest.mark.parametrize("method", ZOO)
+def test_shipped_method_configs(dataset: str, method: str) -> None:
+    from moana.train.config import load_config
+
+    archs = ["small"] if dataset == "smoke" else ["resnet50", "vgg16", "inception_v3"]
+    for arch in archs:
+        name = f"smoke_{method}" if dataset == "smoke" else f"{dataset}_{arch}_{method}"
+        cfg = load_config(name)
+        base = load_config("smoke_cam" if dataset == "smoke" else f"{dataset}_{arch}_cam")
+        assert (cfg.model.arch, cfg.model.method) == (arch, method)
+        assert cfg.model.method_kw == METHOD_DEFAULTS[method]  # wsolevaluation's config.py defaults
+        assert cfg.model.large_feature_map == base.model.large_feature_map and cfg.optim == base.optim
