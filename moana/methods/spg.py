@@ -37,7 +37,9 @@ IGNORE = 255.0
 MIN_FOREGROUND = 30
 
 
-def spg_side_modules(b1_in: int, b2_in: int, width: int, c_in: int, c_width: int = 512) -> dict[str, nn.Module]:
+def spg_side_modules(
+    b1_in: int, b2_in: int, width: int, c_in: int, c_width: int = 512
+) -> dict[str, nn.Module]:
     """``SPG_B_1a``, ``SPG_B_2a``, ``SPG_B_shared``, ``SPG_C`` with wsolevaluation's key layout."""
     def conv_relu(cin: int, cout: int) -> nn.Sequential:
         return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.ReLU(inplace=True))
@@ -92,7 +94,8 @@ class SPGMixin:
         size = tuple(x.shape[-2:])
         picked = _up(maps.detach(), size)[torch.arange(maps.shape[0], device=maps.device), labels.long()]
         attention = normalize_maps(picked.unsqueeze(1))
-        fused = (torch.sigmoid(_up(logits_b1.detach(), size)) + torch.sigmoid(_up(logits_b2.detach(), size))) / 2
+        fused = (torch.sigmoid(_up(logits_b1.detach(), size))
+                 + torch.sigmoid(_up(logits_b2.detach(), size))) / 2
         return {"logits": logits, "logits_b1": logits_b1, "logits_b2": logits_b2, "logits_c": logits_c,
                 "attention": attention, "fused_attention": fused}
 
@@ -113,7 +116,8 @@ class SPGMixin:
         b2i = torch.sigmoid(_up(outputs["logits_b2"].detach(), size))
         return (
             cross_entropy(outputs["logits"], targets)
-            + guidance_loss(outputs["logits_b2"], outputs["attention"], kw["spg_threshold_1h"], kw["spg_threshold_1l"])
+            + guidance_loss(outputs["logits_b2"], outputs["attention"], kw["spg_threshold_1h"],
+                            kw["spg_threshold_1l"])
             + guidance_loss(outputs["logits_b1"], b2i, kw["spg_threshold_2h"], kw["spg_threshold_2l"])
             + guidance_loss(outputs["logits_c"], outputs["fused_attention"], kw["spg_threshold_3h"],
                             kw["spg_threshold_3l"])

@@ -58,7 +58,8 @@ class SmallCAM(CAMNet):
         self.large_feature_map = large_feature_map
         self._add_attention(4 * w, attention_kw)
         self.adl = nn.ModuleDict(
-            {name: adl_layer(4 * w, self.method_kw) for name in ("layer3", "layer4")} if method == "adl" else {}
+            {name: adl_layer(4 * w, self.method_kw) for name in ("layer3", "layer4")}
+            if method == "adl" else {}
         )
         if method == "acol":
             self.classifier_A = acol_classifier(4 * w, num_classes, width=8 * w)

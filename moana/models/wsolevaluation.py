@@ -156,7 +156,8 @@ def load_wsolevaluation_checkpoint(
                          f"(found e.g. {sorted(state)[-3:]})")
     found = int(state[class_key].shape[0])
     if num_classes is not None and num_classes != found:
-        raise ValueError(f"{path}: {class_key} has {found} classes, but num_classes={num_classes} was requested")
+        raise ValueError(f"{path}: {class_key} has {found} classes, "
+                         f"but num_classes={num_classes} was requested")
     if arch == "vgg16":
         inferred = _vgg_large_feature_map(state, layout)
         if inferred is not None and large_feature_map is not None and inferred != large_feature_map:
@@ -179,7 +180,8 @@ def load_wsolevaluation_checkpoint(
             f"{' ...' if len(missing) > 8 else ''} ({len(missing)}); unexpected keys {unexpected[:8]}"
             f"{' ...' if len(unexpected) > 8 else ''} ({len(unexpected)})"
         )
-    bad = [f"{k}: {tuple(v.shape)} vs {tuple(own[k].shape)}" for k, v in mapped.items() if v.shape != own[k].shape]
+    bad = [f"{k}: {tuple(v.shape)} vs {tuple(own[k].shape)}"
+           for k, v in mapped.items() if v.shape != own[k].shape]
     if bad:
         raise ValueError(f"{path}: shape mismatch (checkpoint vs model): " + "; ".join(bad[:8]))
     model.load_state_dict(mapped, strict=False)
