@@ -250,3 +250,18 @@ def test_shipped_method_configs(dataset: str, method: str) -> None:
         assert (cfg.model.arch, cfg.model.method) == (arch, method)
         assert cfg.model.method_kw == METHOD_DEFAULTS[method]  # wsolevaluation's config.py defaults
         assert cfg.model.large_feature_map == base.model.large_feature_map and cfg.optim == base.optim
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["acol", "spg", "adl"])
+def test_vgg_method_variants_load_torchvision_backbone_weights(tmp_path, method: str) -> None:
+    from torchvision.models.vgg import cfgs, make_layers
+
+    state = {f"features.{k}": v for k, v in make_layers(cfgs["D"]).state_dict().items()}
+    state["classifier.0.weight"] = torch.zeros(1)  # the ImageNet head is ignored
+    path = tmp_path / "vgg16.pth"
+    torch.save(state, path)
+    net = build_model("vgg16", method=method, num_classes=3, pretrained=path, large_feature_map=False)
+    own = net.state_dict()
+    for key in ("features.0.weight", "features.17.weight", "features.28.bias"):  # conv1_1, conv4_1, conv5_3
+        assert torch.equal(own[key], state[key])
