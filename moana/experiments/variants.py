@@ -66,7 +66,7 @@ VARIANTS: tuple[Variant, ...] = (
     _v("cbam", "baseline", "cbam", "CBAM (channel gate + one spatial map)"),
     _v("eca", "baseline", "eca", "ECA (1-D conv channel gate)"),
     _v("coord_attn", "baseline", "coord_attn", "coordinate attention (H and W gates)"),
-    _v("adl", "baseline", "adl", "ADL, drop rate 0.75, threshold 0.8 (training only)"),
+    _v("adl", "baseline", "adl_last", "one ADL layer after the last block (adl_last), drop rate 0.75, threshold 0.8"),
 )
 
 #: Default variant list of the smoke profile: one per mechanism, cut down so that 3 seeds fit the

@@ -4,6 +4,7 @@ from moana.models.build import ARCHS, build_model, methods
 from moana.models.camnet import CAMNet
 from moana.models.cost import ModelCost, count_parameters, model_cost
 from moana.models.official import load_official_checkpoint
+from moana.models.wsolevaluation import load_wsolevaluation_checkpoint
 
 __all__ = [
     "ARCHS",
@@ -12,6 +13,7 @@ __all__ = [
     "build_model",
     "count_parameters",
     "load_official_checkpoint",
+    "load_wsolevaluation_checkpoint",
     "methods",
     "model_cost",
 ]

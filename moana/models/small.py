@@ -4,13 +4,21 @@ Four ResNet-like stages of 3x3 conv + BatchNorm + ReLU (about 0.3 M parameters);
 (64 px -> 16x16 map) with ``large_feature_map`` (default), 8 without.  The attention module sits
 after ``layer4`` (default) or after ``layer3`` (ablation), then ``classifier`` (1x1 conv) + GAP,
 like the ResNet-50 of the official MoANA code.
+
+WSOL methods (our small-scale analogues of wsolevaluation's layouts, not from any paper):
+``adl``: ADL layers after layer3 and layer4; ``acol``: ``classifier_A`` / ``classifier_B`` of
+width ``2 * 4 * width`` on the layer4 output; ``spg``: side branch 1 on layer3's output, side
+branch 2 on layer4's, ``SPG_C`` on layer4's, width ``4 * width``.
 """
 
 from __future__ import annotations
 
 from torch import Tensor, nn
 
-from moana.models.camnet import CAMNet, make_attention
+from moana.methods.acol import acol_classifier
+from moana.methods.adl import adl_layer
+from moana.methods.spg import spg_side_modules
+from moana.models.camnet import CAMNet
 
 __all__ = ["SmallCAM"]
 
@@ -35,10 +43,9 @@ class SmallCAM(CAMNet):
         insert_at: str = "layer4",
         large_feature_map: bool = True,
         width: int = 32,
+        method_kw: dict | None = None,
     ) -> None:
-        super().__init__("small", method, num_classes)
-        if insert_at not in ("layer3", "layer4"):
-            raise ValueError(f"insert_at must be 'layer3' or 'layer4' for small, got {insert_at!r}")
+        super().__init__("small", method, num_classes, insert_at=insert_at, method_kw=method_kw)
         w = width
         self.stem = _conv_bn_relu(3, w // 2, stride=2)
         self.layer1 = _conv_bn_relu(w // 2, w)
@@ -48,20 +55,38 @@ class SmallCAM(CAMNet):
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-        self.insert_at = insert_at
         self.large_feature_map = large_feature_map
-        attention = make_attention(method, 4 * w, attention_kw)
-        if attention is not None:
-            self.attention = attention
-            self._attention_names.append("attention")
-            self._new_modules.append("attention")
+        self._add_attention(4 * w, attention_kw)
+        self.adl = nn.ModuleDict(
+            {name: adl_layer(4 * w, self.method_kw) for name in ("layer3", "layer4")}
+            if method == "adl" else {}
+        )
+        if method == "acol":
+            self.classifier_A = acol_classifier(4 * w, num_classes, width=8 * w)
+            self.classifier_B = acol_classifier(4 * w, num_classes, width=8 * w)
+            self._new_modules += ["classifier_A", "classifier_B"]
+            return
+        if method == "spg":
+            for name, module in spg_side_modules(4 * w, 4 * w, 4 * w, 4 * w, 4 * w).items():
+                setattr(self, name, module)
+            self._new_modules += ["SPG_B_1a", "SPG_B_2a", "SPG_B_shared", "SPG_C"]
         self.classifier = nn.Sequential(nn.Conv2d(4 * w, num_classes, kernel_size=1))
         self._new_modules.append("classifier")
 
-    def _attend(self, x: Tensor, stage: str) -> Tensor:
-        return self.attention(x) if self._attention_names and self.insert_at == stage else x
+    def _after(self, x: Tensor, name: str) -> Tensor:
+        x = self.adl[name](x) if name in self.adl else x
+        return self._attend(x, name)
+
+    def trunk(self, x: Tensor) -> Tensor:
+        x = self.layer2(self.layer1(self.stem(x)))
+        x = self._after(self.layer3(x), "layer3")
+        return self._after(self.layer4(x), "layer4")
+
+    def spg_streams(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        x = self.layer2(self.layer1(self.stem(x)))
+        b1 = self._after(self.layer3(x), "layer3")
+        b2 = self._after(self.layer4(b1), "layer4")
+        return b1, b2, b2, self.classifier(b2)
 
     def feature_map(self, x: Tensor) -> Tensor:
-        x = self.layer2(self.layer1(self.stem(x)))
-        x = self._attend(self.layer3(x), "layer3")
-        return self._attend(self.layer4(x), "layer4")
+        return self.trunk(x)

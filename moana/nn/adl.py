@@ -5,6 +5,11 @@ In training, a self-attention map ``A = mean_c(x)`` gives either an importance m
 ``sigmoid(A)`` or a drop mask ``A < drop_threshold * max(A)`` that hides the most discriminative
 region; the drop mask is chosen with probability ``drop_rate`` (one draw per forward pass, as in
 wsolevaluation). At evaluation the layer is the identity. It has no parameters.
+
+Two uses: ``build_model(method="adl")`` is wsolevaluation's ADL network (several of these layers
+at its insertion points, threshold 0.9 = its ``config.py`` default; :mod:`moana.methods.adl`);
+``build_model(method="adl_last")`` (and ``create_attention("adl", C)``) is one layer placed where
+MoANA sits, with this class's defaults (0.75, 0.8 = wsolevaluation's ``ADL`` class defaults).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from torch import nn
 
 
 class ADL(nn.Module):
-    """Attention-based dropout; defaults follow wsolevaluation's configs (0.75, 0.8)."""
+    """Attention-based dropout; defaults are those of wsolevaluation's ``ADL`` class (0.75, 0.8)."""
 
     def __init__(self, channels: int, drop_rate: float = 0.75, drop_threshold: float = 0.8) -> None:
         super().__init__()

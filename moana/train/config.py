@@ -62,6 +62,7 @@ class ModelConfig:
     num_classes: int | None = None
     pretrained: str | bool | None = None
     attention_kw: dict[str, Any] = field(default_factory=dict)
+    method_kw: dict[str, Any] = field(default_factory=dict)  # WSOL method options (moana.methods)
     insert_at: str = "layer4"
     large_feature_map: bool = True
     method_kw: dict[str, Any] = field(default_factory=dict)
