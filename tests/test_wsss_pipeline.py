@@ -17,8 +17,8 @@ TINY = [
     "data.synthetic={image_size: [24, 32], num_train: 6, num_val: 2, num_classes: 3, objects: [1, 2]}",
     "cam.crop_size=32", "cam.resize_long=[24, 32]", "cam.batch_size=3", "cam.epochs=1",
     "cam.scales=[1.0, 0.5]", "eval.thresholds=[0.0, 0.3, 0.05]", "ir_label.crf=off",
-    "irn.crop_size=32", "irn.resize_long=[24, 32]", "irn.batch_size=3", "irn.epochs=1",
-    "irn.radius=3", "sem_seg.radius=3", "sem_seg.exp_times=3",
+    "irn.crop_size=32", "irn.rescale=[0.75, 1.25]", "irn.batch_size=3", "irn.epochs=1",
+    "irn.radius=3", "sem_seg.radius=3", "sem_seg.exp_times=3", "sem_seg.pad_size=32",
 ]
 
 
@@ -61,9 +61,10 @@ def test_pipeline_end_to_end_and_restartable(tmp_path):
     with pytest.warns(RuntimeWarning, match="not comparable"):  # ir_label.crf=off
         summary = run_pipeline(cfg, echo=messages.append)
     row = summary.set_index("method").loc["cam"]
-    for key in ("cam_miou_best", "cam_miou_at_default", "pseudo_mask_miou"):
-        assert 0 <= row[key] <= 1
-    assert row["cam_default_threshold"] == 0.15
+    for key in ("cam_miou_pct", "cam_miou_best_pct", "pseudo_mask_miou_pct"):
+        assert 0 <= row[key] <= 100
+    assert row["cam_miou_best_pct"] >= row["cam_miou_pct"]
+    assert row["cam_threshold"] == 0.15
     dirs = run_dirs(cfg, "cam")
     root = dirs["root"]
     for name in ("cam_model.pt", "irn_model.pt", "eval_cam.json", "eval_cam_curve.csv",
@@ -131,7 +132,8 @@ def test_cli_runs_selected_steps(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "moana" in out and "summary.csv" in out
     summary = pd.read_csv(tmp_path / "cli" / "summary.csv")
-    assert 0 <= summary.loc[0, "cam_miou_best"] <= 1 and math.isnan(summary.loc[0, "pseudo_mask_miou"])
+    assert 0 <= summary.loc[0, "cam_miou_pct"] <= 100
+    assert math.isnan(summary.loc[0, "pseudo_mask_miou_pct"])
     assert main(["wsss", "run", "--config", str(tmp_path / "missing.yaml")]) == 1
     assert "not found" in capsys.readouterr().err
 
@@ -143,5 +145,5 @@ def test_smoke_profile_end_to_end(tmp_path):
     summary = run_pipeline(cfg).set_index("method")
     assert set(summary.index) == {"cam", "moana"}
     for method in ("cam", "moana"):
-        assert 0.2 < summary.loc[method, "cam_miou_best"] <= 1
-        assert 0.2 < summary.loc[method, "pseudo_mask_miou"] <= 1
+        assert 20 < summary.loc[method, "cam_miou_pct"] <= 100
+        assert 20 < summary.loc[method, "pseudo_mask_miou_pct"] <= 100

@@ -231,14 +231,14 @@ def wsss_per_class(cfg: Any, methods: list[str]) -> pd.DataFrame:
         root = run_dirs(cfg, method)["root"]
         cam_json = root / "eval_cam.json"
         if cam_json.is_file():
-            ious = _read_json(cam_json).get("iou_per_class_at_best", [])
-            rows += [{"method": method, "stage": "CAM", "class": names[k], "iou": 100.0 * float(v)}
+            ious = _read_json(cam_json).get("iou_per_class_at_best_pct", [])  # percent
+            rows += [{"method": method, "stage": "CAM", "class": names[k], "iou": float(v)}
                      for k, v in enumerate(ious) if v is not None and not np.isnan(float(v))]
         seg_csv = root / "sem_seg_iou.csv"
         if seg_csv.is_file():
-            seg = pd.read_csv(seg_csv).dropna(subset=["iou"])
-            rows += [{"method": method, "stage": "pseudo mask", "class": str(c), "iou": 100.0 * float(v)}
-                     for c, v in zip(seg["class"], seg["iou"])]
+            seg = pd.read_csv(seg_csv).dropna(subset=["iou_pct"])
+            rows += [{"method": method, "stage": "pseudo mask", "class": str(c), "iou": float(v)}
+                     for c, v in zip(seg["class"], seg["iou_pct"])]
     return pd.DataFrame(rows, columns=["method", "stage", "class", "iou"])
 
 

@@ -46,8 +46,16 @@ class CamConfig:
     classifier_lr_mult: float = 10.0  # new layers (MoANA + classifier) at lr x this
     weight_decay: float = 1e-4
     momentum: float = 0.0  # IRN's PolyOptimizer is plain SGD
-    freeze_bn: bool = False  # backbone BN in eval mode while training (IRN, pretrained backbone)
+    # backbone BN running statistics frozen while training (IRN's FixedBatchNorm); their affine
+    # parameters stay trainable in the stages that are trained
+    freeze_bn: bool = False
+    # IRN (and the official MoANA code) never train conv1..layer2 (features detached after
+    # stage 2): "layer3" = IRN; "conv1" trains the whole backbone (a departure)
+    train_from: str = "layer3"
     scales: tuple[float, ...] = (1.0, 0.5, 1.5, 2.0)
+    # IRN's CAM is relu(conv(features, classifier.weight)) without the bias (also the official
+    # MoANA code); true adds the trained bias (a departure)
+    cam_bias: bool = False
     cam_stride: int = 4  # the low-res "cam" is saved at this stride (IRN: 4)
     num_workers: int = 0
 
@@ -80,7 +88,7 @@ class IRNConfig:
     pretrained: str | None = None  # torchvision state_dict file for the backbone
     freeze_backbone: bool = True  # IRN keeps the (ImageNet) backbone frozen
     crop_size: int = 512
-    resize_long: tuple[int, int] = (320, 640)
+    rescale: tuple[float, float] = (0.5, 1.5)  # IRN: random rescale, PIL bicubic
     batch_size: int = 32
     epochs: int = 3
     lr: float = 0.1
@@ -98,6 +106,9 @@ class SemSegConfig:
     exp_times: int = 8
     radius: int = 5
     bg_thres: float = 0.25
+    # the image is zero-padded to this square before the boundary network (IRN's
+    # EdgeDisplacement crop size, 512); null: no padding (a departure)
+    pad_size: int | None = 512
 
 
 @dataclass
