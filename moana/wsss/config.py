@@ -112,6 +112,27 @@ class SemSegConfig:
 
 
 @dataclass
+class SegConfig:
+    """Step 7: DeepLabV3 trained on the pseudo-masks (moana.wsss.train_seg / eval_seg)."""
+
+    backbone: str = "resnet101"  # resnet50 | resnet101 | small
+    pretrained: str | None = None  # local ImageNet ResNet state_dict (never downloaded)
+    train_list: str | None = None  # default: data.train_list (train_aug)
+    val_list: str = "val"
+    crop_size: int = 513
+    scale_range: tuple[float, float] = (0.5, 2.0)
+    batch_size: int = 16
+    iterations: int = 30000
+    lr: float = 0.007
+    head_lr_mult: float = 1.0
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    checkpoint_every: int = 1000  # iterations between resumable checkpoints (0: none)
+    eval_scales: tuple[float, ...] = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)  # multi-scale + flip
+    num_workers: int = 0
+
+
+@dataclass
 class WSSSConfig:
     """The whole pipeline; one sub-config per step."""
 
@@ -128,6 +149,7 @@ class WSSSConfig:
     ir_label: IRLabelConfig = field(default_factory=IRLabelConfig)
     irn: IRNConfig = field(default_factory=IRNConfig)
     sem_seg: SemSegConfig = field(default_factory=SemSegConfig)
+    seg: SegConfig = field(default_factory=SegConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return to_plain_dict(self)

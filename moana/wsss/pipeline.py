@@ -17,14 +17,14 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from moana.io import atomic_write_bytes
+from moana.io import atomic_write_bytes, to_jsonable
 from moana.wsss._io import resolve_device, save_json
 from moana.wsss.config import WSSSConfig, config_from_dict, load_wsss_config
 
@@ -34,11 +34,12 @@ __all__ = ["STEPS", "WSSSConfig", "load_wsss_config", "config_from_dict", "run_p
 log = logging.getLogger(__name__)
 
 STEPS: tuple[str, ...] = ("train_cam", "make_cam", "eval_cam", "ir_label", "train_irn",
-                          "make_sem_seg", "eval_sem_seg")
+                          "make_sem_seg", "eval_sem_seg", "train_seg", "eval_seg")
 DEPENDS: dict[str, tuple[str, ...]] = {
     "train_cam": (), "make_cam": ("train_cam",), "eval_cam": ("make_cam",),
     "ir_label": ("make_cam",), "train_irn": ("ir_label",),
     "make_sem_seg": ("make_cam", "train_irn"), "eval_sem_seg": ("make_sem_seg",),
+    "train_seg": ("make_sem_seg",), "eval_seg": ("train_seg",),
 }
 
 
@@ -51,16 +52,27 @@ class VOCData:
     infer_ids: list[str]
     eval_ids: list[str]
     cls_labels: dict[str, np.ndarray]
+    seg_train_ids: list[str] = field(default_factory=list)  # DeepLab training (train_aug)
+    seg_val_ids: list[str] | None = None  # DeepLab evaluation (val); None: list not found
+    seg_val_list: str = "val"
 
     @property
     def cam_ids(self) -> list[str]:
         """CAMs are made for every image used later (IRN: the training list)."""
-        return list(dict.fromkeys([*self.train_ids, *self.infer_ids, *self.eval_ids]))
+        return list(dict.fromkeys([*self.train_ids, *self.infer_ids, *self.eval_ids,
+                                   *self.seg_train_ids]))
 
     @property
     def sem_seg_ids(self) -> list[str]:
-        """Pseudo-masks are made for the inference list and the evaluated images."""
-        return list(dict.fromkeys([*self.infer_ids, *self.eval_ids]))
+        """Pseudo-masks are made for the inference list, the evaluated images and the
+        segmentation network's training list."""
+        return list(dict.fromkeys([*self.infer_ids, *self.eval_ids, *self.seg_train_ids]))
+
+    def val_ids(self) -> list[str]:
+        """The segmentation network's validation ids (ValueError when the list is absent)."""
+        if self.seg_val_ids is None:
+            raise ValueError(f"seg.val_list {self.seg_val_list!r} not found under {self.root}")
+        return self.seg_val_ids
 
 
 def _resolve_list(root: Path, name: str) -> Path:
@@ -98,8 +110,14 @@ def prepare_data(cfg: WSSSConfig) -> VOCData:
         return listed[: data.max_images] if data.max_images else listed
 
     infer = ids(data.infer_list)
-    return VOCData(root, ids(data.train_list), infer,
-                   ids(data.eval_list) if data.eval_list else infer, labels)
+    train = ids(data.train_list)
+    seg_train = ids(cfg.seg.train_list) if cfg.seg.train_list else train
+    try:
+        seg_val: list[str] | None = ids(cfg.seg.val_list)
+    except FileNotFoundError:
+        seg_val = None  # only the eval_seg step needs it (VOCData.val_ids raises then)
+    return VOCData(root, train, infer, ids(data.eval_list) if data.eval_list else infer,
+                   labels, seg_train, seg_val, cfg.seg.val_list)
 
 
 def run_dirs(cfg: WSSSConfig, method: str) -> dict[str, Path]:
@@ -107,7 +125,8 @@ def run_dirs(cfg: WSSSConfig, method: str) -> dict[str, Path]:
     root = Path(cfg.work_dir) / method
     return {"root": root, "cam_model": root / "cam_model.pt", "cams": root / "cams",
             "ir_label": root / "ir_label", "irn_model": root / "irn_model.pt",
-            "sem_seg": root / "sem_seg", "done": root / "done"}
+            "sem_seg": root / "sem_seg", "seg_model": root / "seg_model.pt",
+            "seg_pred": root / "seg_pred", "done": root / "done"}
 
 
 def _digest(items: Sequence[str]) -> str:
@@ -138,11 +157,19 @@ def _step_params(cfg: WSSSConfig, method: str, step: str, data: VOCData) -> dict
         return {**asdict(cfg.sem_seg), "ids": _digest(data.sem_seg_ids)}
     if step == "eval_sem_seg":
         return {"ids": _digest(data.eval_ids)}
+    if step == "train_seg":
+        seg = asdict(cfg.seg)
+        for key in ("eval_scales", "num_workers", "val_list", "checkpoint_every"):
+            seg.pop(key)
+        return {"seg": seg, "seed": cfg.seed, "ids": _digest(data.seg_train_ids)}
+    if step == "eval_seg":
+        return {"scales": list(cfg.seg.eval_scales),
+                "ids": _digest(data.seg_val_ids or [])}
     raise ValueError(f"unknown step {step!r}; steps are {list(STEPS)}")
 
 
 def _normalize(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str))
+    return json.loads(json.dumps(to_jsonable(value), default=str))
 
 
 def _read_marker(path: Path) -> dict[str, Any] | None:
@@ -159,6 +186,8 @@ def _outputs_complete(step: str, dirs: dict[str, Path], data: VOCData) -> bool:
         return dirs["cam_model"].is_file()
     if step == "train_irn":
         return dirs["irn_model"].is_file()
+    if step == "train_seg":
+        return dirs["seg_model"].is_file()
     per_image = {"make_cam": (dirs["cams"], ".npy", data.cam_ids),
                  "ir_label": (dirs["ir_label"], ".png", data.train_ids),
                  "make_sem_seg": (dirs["sem_seg"], ".png", data.sem_seg_ids)}
@@ -166,7 +195,8 @@ def _outputs_complete(step: str, dirs: dict[str, Path], data: VOCData) -> bool:
         folder, suffix, ids = per_image[step]
         return all((folder / f"{i}{suffix}").is_file() for i in ids)
     files = {"eval_cam": ["eval_cam.json", "eval_cam_curve.csv"],
-             "eval_sem_seg": ["eval_sem_seg.json", "sem_seg_iou.csv", "sem_seg_confusion.csv"]}
+             "eval_sem_seg": ["eval_sem_seg.json", "sem_seg_iou.csv", "sem_seg_confusion.csv"],
+             "eval_seg": ["eval_seg.json", "seg_iou.csv"]}
     return all((dirs["root"] / f).is_file() for f in files[step])
 
 
@@ -244,7 +274,32 @@ def _execute(step: str, cfg: WSSSConfig, method: str, data: VOCData, dirs: dict[
                    "iou_per_class_pct": dict(zip(iou["class"], iou["iou_pct"]))}
         save_json(dirs["root"] / "eval_sem_seg.json", summary)
         return summary
+    if step in ("train_seg", "eval_seg"):
+        return _execute_seg(step, cfg, data, dirs, overwrite, device)
     raise ValueError(f"unknown step {step!r}; steps are {list(STEPS)}")
+
+
+def _execute_seg(step: str, cfg: WSSSConfig, data: VOCData, dirs: dict[str, Path],
+                 overwrite: bool, device: Any) -> dict[str, Any]:
+    """Step 7: DeepLabV3 on the pseudo-masks (train_seg), its val mIoU (eval_seg)."""
+    if step == "train_seg":
+        from moana.wsss.train_seg import train_seg
+
+        return train_seg(cfg.seg, voc_root=data.root, train_ids=data.seg_train_ids,
+                         mask_dir=dirs["sem_seg"], out_path=dirs["seg_model"], seed=cfg.seed,
+                         device=device, overwrite=overwrite)
+    from moana.wsss.eval_seg import eval_seg
+    from moana.wsss.train_seg import load_seg_model
+
+    result = eval_seg(load_seg_model(dirs["seg_model"], device), voc_root=data.root,
+                      image_ids=data.val_ids(), out_dir=dirs["seg_pred"],
+                      scales=cfg.seg.eval_scales, device=device)
+    iou = result.pop("iou")
+    atomic_write_bytes(dirs["root"] / "seg_iou.csv", iou.to_csv(index=False).encode())
+    result["iou_per_class_pct"] = dict(zip(iou["class"], iou["iou_pct"]))
+    result["iou_per_class_msf_pct"] = dict(zip(iou["class"], iou["iou_msf_pct"]))
+    save_json(dirs["root"] / "eval_seg.json", result)
+    return result
 
 
 def _to_percent(result: dict[str, Any]) -> dict[str, Any]:
