@@ -244,7 +244,7 @@ def wsss_per_class(cfg: Any, methods: list[str]) -> pd.DataFrame:
 
 def wsss_examples(cfg: Any, methods: list[str], image_ids: list[str]
                   ) -> tuple[list[np.ndarray], dict[str, list[np.ndarray]]]:
-    """Images and label maps (ground truth, each method's CAM at its best threshold and its
+    """Images and label maps (ground truth, each method's CAM at its default threshold and its
     pseudo mask) of a few images, for :func:`moana.viz.figures.plot_mask_grid`."""
     from moana.data.voc import LABEL_DIR, load_label_map
     from moana.wsss._io import load_image_rgb, load_png, voc_image_path
@@ -258,7 +258,7 @@ def wsss_examples(cfg: Any, methods: list[str], image_ids: list[str]
         "ground truth": [load_label_map(data.root / LABEL_DIR / f"{i}.png") for i in image_ids]}
     for method in methods:
         dirs = run_dirs(cfg, method)
-        best = _read_json(dirs["root"] / "eval_cam.json").get("best_threshold", 0.15)
+        best = _read_json(dirs["root"] / "eval_cam.json").get("default_threshold", 0.15)
         cams = []
         for i, gt in zip(image_ids, masks["ground truth"]):
             cam = load_cam(dirs["cams"], i)
