@@ -1,4 +1,4 @@
-"""Step 7 of the WSSS pipeline: DeepLabV3 on pseudo-masks (train_seg) and its val mIoU (eval_seg)."""
+"""WSSS step 7: DeepLabV3 on pseudo-masks (train_seg) and its val mIoU (eval_seg)."""
 
 from __future__ import annotations
 

@@ -82,7 +82,8 @@ def freeze_early_stages(model: nn.Module, train_from: str) -> None:
     (``train_from="layer3"``); ``"conv1"`` trains everything. Raises ValueError for an unknown
     stage or a model without these stages."""
     if train_from not in _RESNET_STAGES:
-        raise ValueError(f"cam.train_from must be one of {list(_RESNET_STAGES)}, got {train_from!r}")
+        raise ValueError(f"cam.train_from must be one of {list(_RESNET_STAGES)}, "
+                         f"got {train_from!r}")
     frozen = _RESNET_STAGES[:_RESNET_STAGES.index(train_from)]
     for name in frozen:
         module = getattr(model, name, None)
