@@ -17,8 +17,9 @@ TINY = [
     "data.synthetic={image_size: [24, 32], num_train: 6, num_val: 2, num_classes: 3, objects: [1, 2]}",
     "cam.crop_size=32", "cam.resize_long=[24, 32]", "cam.batch_size=3", "cam.epochs=1",
     "cam.scales=[1.0, 0.5]", "eval.thresholds=[0.0, 0.3, 0.05]", "ir_label.crf=off",
-    "irn.crop_size=32", "irn.resize_long=[24, 32]", "irn.batch_size=3", "irn.epochs=1",
-    "irn.radius=3", "sem_seg.radius=3", "sem_seg.exp_times=3",
+    "irn.crop_size=32", "irn.rescale=[0.75, 1.25]", "irn.batch_size=3", "irn.epochs=1",
+    "irn.radius=3", "sem_seg.radius=3", "sem_seg.exp_times=3", "sem_seg.pad_size=32",
+    "seg.crop_size=32", "seg.batch_size=2", "seg.iterations=2", "seg.eval_scales=[1.0, 0.5]",
 ]
 
 
@@ -61,13 +62,16 @@ def test_pipeline_end_to_end_and_restartable(tmp_path):
     with pytest.warns(RuntimeWarning, match="not comparable"):  # ir_label.crf=off
         summary = run_pipeline(cfg, echo=messages.append)
     row = summary.set_index("method").loc["cam"]
-    for key in ("cam_miou_best", "cam_miou_at_default", "pseudo_mask_miou"):
-        assert 0 <= row[key] <= 1
-    assert row["cam_default_threshold"] == 0.15
+    for key in ("cam_miou_pct", "cam_miou_best_pct", "pseudo_mask_miou_pct"):
+        assert 0 <= row[key] <= 100
+    assert row["cam_miou_best_pct"] >= row["cam_miou_pct"]
+    assert row["cam_threshold"] == 0.15
     dirs = run_dirs(cfg, "cam")
     root = dirs["root"]
+    assert 0 <= row["seg_val_miou_pct"] <= 100 and 0 <= row["seg_val_miou_msf_pct"] <= 100
     for name in ("cam_model.pt", "irn_model.pt", "eval_cam.json", "eval_cam_curve.csv",
-                 "sem_seg_iou.csv", "sem_seg_confusion.csv", "eval_sem_seg.json"):
+                 "sem_seg_iou.csv", "sem_seg_confusion.csv", "eval_sem_seg.json",
+                 "seg_model.pt", "eval_seg.json", "seg_iou.csv"):
         assert (root / name).is_file(), name
     assert len(list(dirs["sem_seg"].glob("*.png"))) == 6
     curve = pd.read_csv(root / "eval_cam_curve.csv")
@@ -89,8 +93,8 @@ def test_pipeline_end_to_end_and_restartable(tmp_path):
     messages.clear()
     run_pipeline(cfg, echo=messages.append)
     assert [m.split("] ")[1].split(":")[0] for m in messages if "running" in m] == [
-        "make_sem_seg", "eval_sem_seg"]
-    assert "make_sem_seg: running" in messages[-2] and "scratch" not in messages[-2]
+        "make_sem_seg", "eval_sem_seg", "train_seg", "eval_seg"]
+    assert "make_sem_seg: running" in messages[-4] and "scratch" not in messages[-4]
     marker = json.loads((dirs["done"] / "make_sem_seg.json").read_text())
     assert marker["result"]["computed"] == 1 and victim.is_file()
 
@@ -106,7 +110,7 @@ def test_pipeline_end_to_end_and_restartable(tmp_path):
     run_pipeline(changed, echo=messages.append)
     marker = json.loads((dirs["done"] / "make_sem_seg.json").read_text())
     assert marker["result"]["computed"] == 6
-    assert sum("running" in m for m in messages) == 2
+    assert sum("running" in m for m in messages) == 4
 
     # force redoes the selected steps
     messages.clear()
@@ -131,7 +135,8 @@ def test_cli_runs_selected_steps(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "moana" in out and "summary.csv" in out
     summary = pd.read_csv(tmp_path / "cli" / "summary.csv")
-    assert 0 <= summary.loc[0, "cam_miou_best"] <= 1 and math.isnan(summary.loc[0, "pseudo_mask_miou"])
+    assert 0 <= summary.loc[0, "cam_miou_pct"] <= 100
+    assert math.isnan(summary.loc[0, "pseudo_mask_miou_pct"])
     assert main(["wsss", "run", "--config", str(tmp_path / "missing.yaml")]) == 1
     assert "not found" in capsys.readouterr().err
 
@@ -143,5 +148,45 @@ def test_smoke_profile_end_to_end(tmp_path):
     summary = run_pipeline(cfg).set_index("method")
     assert set(summary.index) == {"cam", "moana"}
     for method in ("cam", "moana"):
-        assert 0.2 < summary.loc[method, "cam_miou_best"] <= 1
-        assert 0.2 < summary.loc[method, "pseudo_mask_miou"] <= 1
+        assert 20 < summary.loc[method, "cam_miou_pct"] <= 100
+        assert 20 < summary.loc[method, "pseudo_mask_miou_pct"] <= 100
+
+
+def test_changed_upstream_parameters_stop_a_partial_rerun(tmp_path):
+    """A rerun of eval_cam after cam.epochs changed must not present the old model's numbers."""
+    cfg = tiny_config(tmp_path, "methods=[cam]")
+    run_pipeline(cfg, steps=["train_cam", "make_cam", "eval_cam"])
+    records = json.loads((run_dirs(cfg, "cam")["root"] / "steps.json").read_text())
+    assert set(records) == {"train_cam", "make_cam", "eval_cam"}
+    assert records["train_cam"]["params"]["cam"]["epochs"] == 1
+    assert records["eval_cam"]["status"] == "ran"
+    config_json = Path(cfg.work_dir) / "config.json"
+    before = config_json.read_text()
+    changed = tiny_config(tmp_path, "methods=[cam]", "cam.epochs=2", "cam.lr=0.05")
+    with pytest.raises(ValueError, match=r"'train_cam' ran with other parameters "
+                                         r"\(changed: cam\.epochs, cam\.lr\)"):
+        run_pipeline(changed, steps=["eval_cam"])
+    assert config_json.read_text() == before  # nothing claims the new parameters
+    run_pipeline(cfg, steps=["eval_cam"])  # the original parameters still work
+    records = json.loads((run_dirs(cfg, "cam")["root"] / "steps.json").read_text())
+    assert records["eval_cam"]["status"] == "skipped (complete)"
+
+
+def test_wsss_json_is_strict_and_in_percent(tmp_path):
+    """NaN IoUs (classes absent everywhere) are written as null; metrics are percent."""
+    cfg = tiny_config(tmp_path, "methods=[cam]")
+    run_pipeline(cfg, steps=["train_cam", "make_cam", "eval_cam"])
+    root = run_dirs(cfg, "cam")["root"]
+
+    def strict(text: str):
+        return json.loads(text, parse_constant=lambda c: pytest.fail(f"bare {c} in JSON"))
+
+    result = strict((root / "eval_cam.json").read_text())
+    assert None in result["iou_per_class_at_best_pct"]  # 21 VOC classes, 3 synthetic ones
+    assert 0 <= result["miou_at_default_pct"] <= 100 and result["default_threshold"] == 0.15
+    for path in [*(root / "done").glob("*.json"), root / "steps.json"]:
+        strict(path.read_text())
+    curve = pd.read_csv(root / "eval_cam_curve.csv")
+    assert list(curve.columns) == ["threshold", "miou_pct"]
+    summary = pd.read_csv(Path(cfg.work_dir) / "summary.csv")
+    assert summary.loc[0, "cam_miou_pct"] == pytest.approx(result["miou_at_default_pct"])

@@ -22,20 +22,20 @@ def wsss_per_class(cfg: Any, methods: list[str]) -> pd.DataFrame:
         root = run_dirs(cfg, method)["root"]
         cam_json = root / "eval_cam.json"
         if cam_json.is_file():
-            ious = _read_json(cam_json).get("iou_per_class_at_best", [])
-            rows += [{"method": method, "stage": "CAM", "class": names[k], "iou": 100.0 * float(v)}
+            ious = _read_json(cam_json).get("iou_per_class_at_best_pct", [])  # percent
+            rows += [{"method": method, "stage": "CAM", "class": names[k], "iou": float(v)}
                      for k, v in enumerate(ious) if v is not None and not np.isnan(float(v))]
         seg_csv = root / "sem_seg_iou.csv"
         if seg_csv.is_file():
-            seg = pd.read_csv(seg_csv).dropna(subset=["iou"])
-            rows += [{"method": method, "stage": "pseudo mask", "class": str(c), "iou": 100.0 * float(v)}
-                     for c, v in zip(seg["class"], seg["iou"])]
+            seg = pd.read_csv(seg_csv).dropna(subset=["iou_pct"])
+            rows += [{"method": method, "stage": "pseudo mask", "class": str(c), "iou": float(v)}
+                     for c, v in zip(seg["class"], seg["iou_pct"])]
     return pd.DataFrame(rows, columns=["method", "stage", "class", "iou"])
 
 
 def wsss_examples(cfg: Any, methods: list[str], image_ids: list[str]
                   ) -> tuple[list[np.ndarray], dict[str, list[np.ndarray]]]:
-    """Images and label maps (ground truth, each method's CAM at its best threshold and its
+    """Images and label maps (ground truth, each method's CAM at its default threshold and its
     pseudo mask) of a few images, for :func:`moana.viz.figures.plot_mask_grid`."""
     from moana.data.voc import LABEL_DIR, load_label_map
     from moana.wsss._io import load_image_rgb, load_png, voc_image_path
@@ -49,7 +49,7 @@ def wsss_examples(cfg: Any, methods: list[str], image_ids: list[str]
         "ground truth": [load_label_map(data.root / LABEL_DIR / f"{i}.png") for i in image_ids]}
     for method in methods:
         dirs = run_dirs(cfg, method)
-        best = _read_json(dirs["root"] / "eval_cam.json").get("best_threshold", 0.15)
+        best = _read_json(dirs["root"] / "eval_cam.json").get("default_threshold", 0.15)
         cams = []
         for i, gt in zip(image_ids, masks["ground truth"]):
             cam = load_cam(dirs["cams"], i)

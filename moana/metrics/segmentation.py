@@ -68,7 +68,9 @@ def cams_to_segmentation(cams: np.ndarray, class_ids: Sequence[int], bg_threshol
 class ThresholdSweep:
     """Confusion matrices of :func:`cams_to_segmentation` at many background thresholds at once.
 
-    Per pixel, the best foreground class and its score do not depend on the threshold; the pixel
+    Agrees with :func:`cams_to_segmentation` (and IRN) also on ties: thresholds are compared in
+    the CAMs' floating dtype. Per pixel, the best foreground class and its score do not depend on
+    the threshold; the pixel
     is foreground exactly for thresholds below that score. So each pixel is counted once, in the
     bin of its score among the sorted thresholds, and cumulative sums give every matrix.
     """
@@ -84,7 +86,9 @@ class ThresholdSweep:
         self.counts = np.zeros((n + 1, num_classes, num_classes), dtype=np.int64)
 
     def update(self, cams: np.ndarray, class_ids: Sequence[int], gt: np.ndarray) -> None:
-        cams = np.asarray(cams, dtype=np.float64)
+        cams = np.asarray(cams)
+        if not np.issubdtype(cams.dtype, np.floating):
+            cams = cams.astype(np.float64)
         gt = np.asarray(gt)
         if cams.ndim != 3 or cams.shape[1:] != gt.shape or cams.shape[0] != len(class_ids):
             raise ValueError(f"cams {cams.shape} must be (len(class_ids), *gt.shape={gt.shape})")
@@ -99,8 +103,10 @@ class ThresholdSweep:
             keys = np.asarray(class_ids, dtype=np.int64) + 1
             fg = cams[:, valid]
             c = keys[np.argmax(fg, axis=0)]
-            # foreground at threshold t iff score > t: number of thresholds strictly below score
-            k = np.searchsorted(self.thresholds, fg.max(axis=0), side="left")
+            # foreground at threshold t iff score > t, compared in the CAMs' dtype as IRN pads
+            # a background plane of that dtype (float32 CAMs: a CAM equal to float32(t) is
+            # background): the number of thresholds strictly below the score
+            k = np.searchsorted(self.thresholds.astype(cams.dtype), fg.max(axis=0), side="left")
         flat = (k * self.num_classes + g) * self.num_classes + c
         self.counts += np.bincount(flat, minlength=self.counts.size).reshape(self.counts.shape)
 

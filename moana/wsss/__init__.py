@@ -5,8 +5,9 @@ Inter-pixel Relations" (IRN, CVPR 2019), which MoANA (Sohn et al., Sci. Rep. 202
 its WSSS experiments: train a CAM network (``train_cam``), infer multi-scale CAMs
 (``make_cam``), evaluate them (``eval_cam``), derive inter-pixel relation labels
 (``ir_label``), train the boundary branch of IRN (``irn``), propagate CAMs by random walk into
-pseudo-masks (``sem_seg``) and evaluate them (``eval_sem_seg``). ``pipeline`` runs all steps,
-each restartable from its outputs on disk.
+pseudo-masks (``sem_seg``) and evaluate them (``eval_sem_seg``), then train DeepLabV3 on the
+pseudo-masks (``train_seg``) and report its val mIoU (``eval_seg``). ``pipeline`` runs all
+steps, each restartable from its outputs on disk. Metrics in files and tables are percent.
 """
 
 from moana.wsss.pipeline import (STEPS, WSSSConfig, load_summary, load_wsss_config,

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
-from moana.io import atomic_save_npy, atomic_write_bytes
+from moana.io import atomic_save_npy, atomic_write_bytes, write_json
 
 
 def save_npy_dict(path: Path, data: dict[str, Any]) -> None:
@@ -47,17 +46,8 @@ def load_png(path: Path) -> np.ndarray:
 
 
 def save_json(path: Path, data: Any) -> None:
-    atomic_write_bytes(path, json.dumps(data, indent=2, sort_keys=True, default=_jsonable).encode())
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, (np.integer, np.floating)):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, (Path, tuple)):
-        return str(value) if isinstance(value, Path) else list(value)
-    raise TypeError(f"cannot serialise {type(value).__name__}")
+    """Strict JSON through the package's one writer (NaN/inf -> null), keys sorted."""
+    write_json(path, data, sort_keys=True)
 
 
 def torch_save(path: Path, obj: Any) -> None:
@@ -74,10 +64,42 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def poly_lambda(max_step: int, power: float = 0.9):
-    """IRN's poly schedule: lr * (1 - step / max_step) ** power."""
-    max_step = max(1, max_step)
-    return lambda step: (1 - min(step, max_step - 1) / max_step) ** power
+def poly_scheduler(optimizer: torch.optim.Optimizer, max_step: int, power: float = 0.9
+                   ) -> torch.optim.lr_scheduler.PolynomialLR:
+    """IRN's poly schedule (``PolyOptimizer``: lr * (1 - step / max_step) ** 0.9 at step
+    ``step < max_step``) as torch's PolynomialLR; step it once per iteration."""
+    return torch.optim.lr_scheduler.PolynomialLR(optimizer, total_iters=max(1, max_step),
+                                                 power=power)
+
+
+def pil_rescale(array: np.ndarray, scale: float, order: int) -> np.ndarray:
+    """IRN's ``imutils.pil_rescale``: resize to ``(round(h*scale), round(w*scale))`` (numpy
+    rounding, half to even) with PIL bicubic (``order=3``, low-pass filters when shrinking) or
+    nearest (``order=0``); returned unchanged when the size does not change."""
+    height, width = array.shape[:2]
+    size = (int(np.round(height * scale)), int(np.round(width * scale)))
+    if size == (height, width):
+        return array
+    resample = {3: Image.BICUBIC, 0: Image.NEAREST}[order]
+    return np.asarray(Image.fromarray(array).resize((size[1], size[0]), resample))
+
+
+def random_crop_box(size: tuple[int, int], crop: int, rng) -> tuple[int, ...]:
+    """IRN's ``get_random_crop_box``: (dst_top, dst_bottom, dst_left, dst_right, src_top,
+    src_bottom, src_left, src_right) of a ``crop`` x ``crop`` container; a short side is placed
+    at a random offset in the container. ``rng`` is a ``random.Random``."""
+    height, width = size
+    ch, cw = min(crop, height), min(crop, width)
+    if width > crop:
+        dst_left, src_left = 0, rng.randrange(width - crop + 1)
+    else:
+        dst_left, src_left = rng.randrange(crop - width + 1), 0
+    if height > crop:
+        dst_top, src_top = 0, rng.randrange(height - crop + 1)
+    else:
+        dst_top, src_top = rng.randrange(crop - height + 1), 0
+    return (dst_top, dst_top + ch, dst_left, dst_left + cw,
+            src_top, src_top + ch, src_left, src_left + cw)
 
 
 def load_image_rgb(path: Path) -> np.ndarray:

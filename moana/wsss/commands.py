@@ -13,7 +13,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run = sub.add_parser(
         "run", help="run the pipeline (each step restartable)",
         description="Train CAM/MoANA networks, make CAMs, evaluate them, make IR labels, train "
-                    "IRN, make and evaluate pseudo-masks. Finished steps are skipped on rerun.")
+                    "IRN, make and evaluate pseudo-masks, train DeepLabV3 on them and evaluate "
+                    "it on val. Finished steps are skipped on rerun; a step whose upstream "
+                    "parameters changed stops with the changed keys.")
     run.add_argument("--config", default="smoke",
                      help="smoke | paper | path to a YAML file (default: smoke)")
     run.add_argument("--steps", nargs="+", choices=STEPS, metavar="STEP",
@@ -38,6 +40,6 @@ def _run(args: argparse.Namespace) -> int:
     cfg = load_wsss_config(args.config, overrides)
     summary = run_pipeline(cfg, steps=args.steps, force=args.force, methods=args.methods,
                            echo=print)
-    print(summary.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    print(summary.to_string(index=False, float_format=lambda v: f"{v:.2f}"))  # mIoU in %
     print(f"written: {cfg.work_dir}/summary.csv")
     return 0

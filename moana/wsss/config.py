@@ -46,8 +46,16 @@ class CamConfig:
     classifier_lr_mult: float = 10.0  # new layers (MoANA + classifier) at lr x this
     weight_decay: float = 1e-4
     momentum: float = 0.0  # IRN's PolyOptimizer is plain SGD
-    freeze_bn: bool = False  # backbone BN in eval mode while training (IRN, pretrained backbone)
+    # backbone BN running statistics frozen while training (IRN's FixedBatchNorm); their affine
+    # parameters stay trainable in the stages that are trained
+    freeze_bn: bool = False
+    # IRN (and the official MoANA code) never train conv1..layer2 (features detached after
+    # stage 2): "layer3" = IRN; "conv1" trains the whole backbone (a departure)
+    train_from: str = "layer3"
     scales: tuple[float, ...] = (1.0, 0.5, 1.5, 2.0)
+    # IRN's CAM is relu(conv(features, classifier.weight)) without the bias (also the official
+    # MoANA code); true adds the trained bias (a departure)
+    cam_bias: bool = False
     cam_stride: int = 4  # the low-res "cam" is saved at this stride (IRN: 4)
     num_workers: int = 0
 
@@ -80,7 +88,7 @@ class IRNConfig:
     pretrained: str | None = None  # torchvision state_dict file for the backbone
     freeze_backbone: bool = True  # IRN keeps the (ImageNet) backbone frozen
     crop_size: int = 512
-    resize_long: tuple[int, int] = (320, 640)
+    rescale: tuple[float, float] = (0.5, 1.5)  # IRN: random rescale, PIL bicubic
     batch_size: int = 32
     epochs: int = 3
     lr: float = 0.1
@@ -98,6 +106,30 @@ class SemSegConfig:
     exp_times: int = 8
     radius: int = 5
     bg_thres: float = 0.25
+    # the image is zero-padded to this square before the boundary network (IRN's
+    # EdgeDisplacement crop size, 512); null: no padding (a departure)
+    pad_size: int | None = 512
+
+
+@dataclass
+class SegConfig:
+    """Step 7: DeepLabV3 trained on the pseudo-masks (moana.wsss.train_seg / eval_seg)."""
+
+    backbone: str = "resnet101"  # resnet50 | resnet101 | small
+    pretrained: str | None = None  # local ImageNet ResNet state_dict (never downloaded)
+    train_list: str | None = None  # default: data.train_list (train_aug)
+    val_list: str = "val"
+    crop_size: int = 513
+    scale_range: tuple[float, float] = (0.5, 2.0)
+    batch_size: int = 16
+    iterations: int = 30000
+    lr: float = 0.007
+    head_lr_mult: float = 1.0
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    checkpoint_every: int = 1000  # iterations between resumable checkpoints (0: none)
+    eval_scales: tuple[float, ...] = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)  # multi-scale + flip
+    num_workers: int = 0
 
 
 @dataclass
@@ -117,6 +149,7 @@ class WSSSConfig:
     ir_label: IRLabelConfig = field(default_factory=IRLabelConfig)
     irn: IRNConfig = field(default_factory=IRNConfig)
     sem_seg: SemSegConfig = field(default_factory=SemSegConfig)
+    seg: SegConfig = field(default_factory=SegConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return to_plain_dict(self)

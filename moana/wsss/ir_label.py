@@ -55,7 +55,8 @@ def crf_inference_label(image: np.ndarray, labels: np.ndarray, n_labels: int, *,
     """IRN's CRF refinement of a label map (values in [0, n_labels)) on an RGB uint8 image.
 
     ``scale`` multiplies IRN's spatial kernel widths (3 and 50 px, set for ~500 px VOC images);
-    use about ``image side / 500`` for small images."""
+    use about ``image side / 500`` for small images. The image is copied first (as IRN), so a
+    read-only array is accepted."""
     import pydensecrf.densecrf as dcrf
     from pydensecrf.utils import unary_from_labels
 
@@ -63,7 +64,8 @@ def crf_inference_label(image: np.ndarray, labels: np.ndarray, n_labels: int, *,
     crf = dcrf.DenseCRF2D(w, h, n_labels)
     crf.setUnaryEnergy(unary_from_labels(labels, n_labels, gt_prob=gt_prob, zero_unsure=False))
     crf.addPairwiseGaussian(sxy=max(1.0, 3 * scale), compat=3)
-    crf.addPairwiseBilateral(sxy=max(1.0, 50 * scale), srgb=5, rgbim=np.ascontiguousarray(image),
+    rgb = np.ascontiguousarray(np.copy(image))  # IRN copies: a read-only array is accepted
+    crf.addPairwiseBilateral(sxy=max(1.0, 50 * scale), srgb=5, rgbim=rgb,
                              compat=10)
     q = crf.inference(t)
     return np.argmax(np.array(q).reshape((n_labels, h, w)), axis=0)

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -32,7 +31,8 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from moana.models.weights import read_state_dict, torchvision_weights_file
-from moana.wsss._io import load_image_rgb, load_png, poly_lambda, torch_save, voc_image_path
+from moana.wsss._io import (load_image_rgb, load_png, pil_rescale, poly_scheduler,
+                            random_crop_box, torch_save, voc_image_path)
 from moana.wsss.config import IRNConfig
 from moana.wsss.ir_label import ir_label_path
 from moana.wsss.make_cam import normalize_image
@@ -53,8 +53,22 @@ class PathIndex:
     table: Tensor  # (D, L) int64: rows index ``offsets``; short paths repeat their end
 
 
+def _irn_path(dy: int, dx: int) -> list[tuple[int, int]]:
+    """IRN's search path to the neighbour at ``(dy, dx)``: every grid point of the bounding box
+    of the segment (0,0)-(dy,dx) whose perpendicular distance to the segment's line is below 1,
+    farthest first (Ahn et al. 2019, jiwoon-ahn/irn ``misc/indexing.py``, PathIndex)."""
+    length_sq = dy * dy + dx * dx
+    points = [(y, x) for y in range(min(0, dy), max(0, dy) + 1)
+              for x in range(min(0, dx), max(0, dx) + 1)
+              if (dy * x - dx * y) ** 2 / length_sq < 1]
+    return sorted(points, key=lambda p: -abs(p[0]) - abs(p[1]))
+
+
 def make_path_index(radius: int) -> PathIndex:
-    """Directions within ``radius`` (exclusive, as IRN), half-plane dy > 0 or (dy = 0, dx > 0)."""
+    """Directions within ``radius`` (exclusive, as IRN), half-plane dy > 0 or (dy = 0, dx > 0),
+    each with IRN's path (:func:`_irn_path`: the grid points within distance 1 of the segment).
+
+    Raises ValueError for ``radius < 2``."""
     if radius < 2:
         raise ValueError(f"radius must be >= 2, got {radius}")
     directions = [(dy, dx) for dy in range(radius) for dx in range(-radius + 1, radius)
@@ -62,16 +76,22 @@ def make_path_index(radius: int) -> PathIndex:
     offsets: dict[tuple[int, int], int] = {}
     paths = []
     for dy, dx in directions:
-        n = max(abs(dy), abs(dx))
-        steps = np.arange(n + 1) / n
-        points = list(dict.fromkeys(zip(np.floor(dy * steps + 0.5).astype(int).tolist(),
-                                        np.floor(dx * steps + 0.5).astype(int).tolist())))
-        paths.append([offsets.setdefault(p, len(offsets)) for p in points])
+        paths.append([offsets.setdefault(p, len(offsets)) for p in _irn_path(dy, dx)])
     length = max(len(p) for p in paths)
-    table = [p + [p[-1]] * (length - len(p)) for p in paths]
+    table = [p + [p[0]] * (length - len(p)) for p in paths]
     return PathIndex(radius, torch.tensor(directions, dtype=torch.long),
                      torch.tensor(list(offsets), dtype=torch.long),
                      torch.tensor(table, dtype=torch.long))
+
+
+def source_mask(height: int, width: int, radius: int, device: Any = None) -> Tensor:
+    """(H, W) bool: the source pixels of IRN's cropped index space, which leaves out the
+    ``radius - 1`` bottom rows and left and right columns (IRN trains its affinities only on
+    pairs whose source lies inside; jiwoon-ahn/irn ``PathIndex.get_path_indices``)."""
+    floor = radius - 1
+    mask = torch.zeros(height, width, dtype=torch.bool, device=device)
+    mask[:max(0, height - floor), floor:max(floor, width - floor)] = True
+    return mask
 
 
 def _shifted(x: Tensor, offsets: Tensor, radius: int, pad_value: float) -> Tensor:
@@ -97,16 +117,21 @@ def pair_affinity(edge: Tensor, index: PathIndex) -> Tensor:
     return 1 - path_max
 
 
-def pair_labels(label: Tensor, index: PathIndex) -> tuple[Tensor, Tensor, Tensor]:
+def pair_labels(label: Tensor, index: PathIndex, *, border_sources: bool = False
+                ) -> tuple[Tensor, Tensor, Tensor]:
     """IR labels (B, H, W) -> float masks (bg_pos, fg_pos, neg), each (B, D, H, W).
 
-    IRN's GetAffinityLabelFromIndices: valid pairs have both labels < 21.
+    IRN's GetAffinityLabelFromIndices: valid pairs have both labels < 21, and (as IRN's cropped
+    index space) only sources in :func:`source_mask` count; ``border_sources=True`` also counts
+    sources within the radius of the left, right and bottom borders (a departure from IRN).
     """
     dirs = index.directions.tolist()
     source = label.unsqueeze(1)
     end_offsets = torch.tensor(dirs, dtype=torch.long)
     target = _shifted(label.float(), end_offsets, index.radius, float(IGNORE)).long()
     valid = (source < NUM_SEG_CLASSES) & (target < NUM_SEG_CLASSES)
+    if not border_sources:
+        valid = valid & source_mask(*label.shape[-2:], index.radius, label.device)
     equal = source == target
     pos = equal & valid
     return ((pos & (source == 0)).float(), (pos & (source > 0)).float(),
@@ -174,9 +199,9 @@ class EdgeNet(nn.Module):
         self.backbone_name = backbone
         self.freeze_backbone = freeze_backbone
         self.stages, channels = _backbone(backbone, pretrained)
+        # conv + GroupNorm; forward upsamples, then applies the ReLU, then crops (IRN's order)
         self.heads = nn.ModuleList([
-            nn.Sequential(nn.Conv2d(c, 32, 1, bias=False), nn.GroupNorm(4, 32),
-                          nn.ReLU(inplace=True))
+            nn.Sequential(nn.Conv2d(c, 32, 1, bias=False), nn.GroupNorm(4, 32))
             for c in channels])
         self.classifier = nn.Conv2d(32 * len(channels), 1, 1, bias=True)
         if freeze_backbone:
@@ -195,10 +220,13 @@ class EdgeNet(nn.Module):
             for stage in self.stages:
                 x = stage(x)
                 features.append(x)
-        size = features[0].shape[-2:]
-        maps = [F.interpolate(head(f.detach() if self.freeze_backbone else f), size,
-                              mode="bilinear", align_corners=False)
-                for head, f in zip(self.heads, features)]
+        height, width = features[0].shape[-2:]
+        maps = []
+        for head, f, factor in zip(self.heads, features, (1, 1, 2, 4, 4)):  # stage strides / 4
+            y = head(f.detach() if self.freeze_backbone else f)
+            if factor > 1:  # IRN: nn.Upsample(scale_factor) -> ReLU -> crop to stride 4
+                y = F.interpolate(y, scale_factor=factor, mode="bilinear", align_corners=False)
+            maps.append(F.relu(y)[..., :height, :width])
         return self.classifier(torch.cat(maps, dim=1))
 
     def trainable_parameters(self) -> list[nn.Parameter]:
@@ -206,13 +234,24 @@ class EdgeNet(nn.Module):
 
 
 @torch.no_grad()
-def edge_map(model: EdgeNet, image: np.ndarray, device: torch.device | str = "cpu") -> Tensor:
-    """Boundary probabilities (ceil(H/4), ceil(W/4)) of an RGB image, averaged with its flip."""
+def edge_map(model: EdgeNet, image: np.ndarray, device: torch.device | str = "cpu", *,
+             pad_size: int | None = 512) -> Tensor:
+    """Boundary probabilities (ceil(H/4), ceil(W/4)) of an RGB image, averaged with its flip.
+
+    As IRN's ``EdgeDisplacement`` (jiwoon-ahn/irn ``net/resnet50_irn.py``), the normalized image
+    is zero-padded at the right and bottom to ``pad_size`` x ``pad_size`` (IRN: its crop size
+    512) before the network and the output cropped to the image's stride-4 size; the flipped
+    copy is padded the same way. An image larger than ``pad_size`` is padded to its own size
+    (IRN would crop it). ``pad_size=None`` skips the padding (a departure from IRN)."""
     model.eval()
     x = normalize_image(image)
-    out = model(torch.stack([x, x.flip(-1)]).to(device)).float().cpu()
+    height, width = image.shape[:2]
+    size = ((height - 1) // 4 + 1, (width - 1) // 4 + 1)
+    batch = torch.stack([x, x.flip(-1)])
+    if pad_size:
+        batch = F.pad(batch, (0, max(0, pad_size - width), 0, max(0, pad_size - height)))
+    out = model(batch.to(device)).float().cpu()[..., :size[0], :size[1]]
     edge = torch.sigmoid(out[0, 0] / 2 + out[1, 0].flip(-1) / 2)
-    size = (-(-image.shape[0] // 4), -(-image.shape[1] // 4))
     if tuple(edge.shape) != size:
         edge = F.interpolate(edge[None, None], size, mode="bilinear", align_corners=False)[0, 0]
     return edge
@@ -220,14 +259,18 @@ def edge_map(model: EdgeNet, image: np.ndarray, device: torch.device | str = "cp
 
 # -- data ----------------------------------------------------------------------------------
 class IRLabelDataset(Dataset):
-    """(image, IR label) pairs with IRN's augmentation: random long-side resize, flip, crop."""
+    """(image, stride-4 IR label) pairs with IRN's augmentation (jiwoon-ahn/irn
+    ``VOC12AffinityDataset``): random rescale by a factor in ``rescale`` (image PIL bicubic,
+    label PIL nearest), normalize, random flip, random ``crop_size`` crop (padding 0 / 255),
+    then the label downsampled by 4 with PIL nearest (it keeps pixel 4i+2 of a 4-aligned
+    crop). Items: ``(image (3, crop, crop), label (crop/4, crop/4) long, id)``."""
 
     def __init__(self, voc_root: Path, image_ids: Sequence[str], label_dir: Path, *,
-                 crop_size: int = 512, resize_long: tuple[int, int] = (320, 640)) -> None:
+                 crop_size: int = 512, rescale: tuple[float, float] = (0.5, 1.5)) -> None:
         if crop_size % 4:
             raise ValueError(f"irn.crop_size must be a multiple of 4, got {crop_size}")
         self.voc_root, self.ids, self.label_dir = Path(voc_root), list(image_ids), Path(label_dir)
-        self.crop_size, self.resize_long = crop_size, tuple(resize_long)
+        self.crop_size, self.rescale = crop_size, tuple(rescale)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -239,25 +282,21 @@ class IRLabelDataset(Dataset):
         if label.shape != image.shape[:2]:
             raise ValueError(f"{ir_label_path(self.label_dir, image_id)}: size {label.shape} "
                              f"!= image {image.shape[:2]}")
-        long = random.randint(*self.resize_long)
-        scale = long / max(image.shape[:2])
-        size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
-        image = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
-        label = cv2.resize(label, size, interpolation=cv2.INTER_NEAREST)
-        if random.random() < 0.5:
-            image, label = image[:, ::-1], label[:, ::-1]
-        x = normalize_image(np.ascontiguousarray(image))
-        y = torch.from_numpy(np.ascontiguousarray(label).astype(np.int64))
+        low, high = self.rescale
+        scale = low + random.random() * (high - low)
+        image, label = pil_rescale(image, scale, 3), pil_rescale(label, scale, 0)
+        x = normalize_image(np.ascontiguousarray(image)).permute(1, 2, 0).numpy()
+        if random.getrandbits(1):
+            x, label = x[:, ::-1], label[:, ::-1]
         crop = self.crop_size
-        h, w = y.shape
-        out_x = torch.zeros(3, crop, crop)
-        out_y = torch.full((crop, crop), IGNORE, dtype=torch.long)
-        top, left = random.randint(0, max(0, h - crop)), random.randint(0, max(0, w - crop))
-        dst_top, dst_left = random.randint(0, max(0, crop - h)), random.randint(0, max(0, crop - w))
-        ch, cw = min(crop, h), min(crop, w)
-        out_x[:, dst_top:dst_top + ch, dst_left:dst_left + cw] = x[:, top:top + ch, left:left + cw]
-        out_y[dst_top:dst_top + ch, dst_left:dst_left + cw] = y[top:top + ch, left:left + cw]
-        return out_x, out_y, image_id
+        box = random_crop_box(label.shape, crop, random)
+        out_x = np.zeros((crop, crop, 3), np.float32)
+        out_y = np.full((crop, crop), IGNORE, np.uint8)
+        out_x[box[0]:box[1], box[2]:box[3]] = x[box[4]:box[5], box[6]:box[7]]
+        out_y[box[0]:box[1], box[2]:box[3]] = label[box[4]:box[5], box[6]:box[7]]
+        small = pil_rescale(out_y, 0.25, 0)
+        return (torch.from_numpy(out_x).permute(2, 0, 1).contiguous(),
+                torch.from_numpy(small.astype(np.int64)), image_id)
 
 
 # -- training ------------------------------------------------------------------------------
@@ -275,7 +314,7 @@ def train_irn(cfg: IRNConfig, *, voc_root: Path, train_ids: Sequence[str], ir_la
     model = EdgeNet(cfg.backbone, pretrained=cfg.pretrained,
                     freeze_backbone=cfg.freeze_backbone).to(device)
     dataset = IRLabelDataset(voc_root, train_ids, ir_label_dir, crop_size=cfg.crop_size,
-                             resize_long=tuple(cfg.resize_long))
+                             rescale=tuple(cfg.rescale))
     loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True,
                         num_workers=cfg.num_workers, drop_last=len(dataset) >= cfg.batch_size,
                         generator=torch.Generator().manual_seed(seed),
@@ -283,18 +322,31 @@ def train_irn(cfg: IRNConfig, *, voc_root: Path, train_ids: Sequence[str], ir_la
     index = make_path_index(cfg.radius)
     optimizer = torch.optim.SGD(model.trainable_parameters(), lr=cfg.lr,
                                 weight_decay=cfg.weight_decay, momentum=cfg.momentum)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer,
-                                                  poly_lambda(len(loader) * cfg.epochs))
-    history: list[float] = []
+    scheduler = poly_scheduler(optimizer, len(loader) * cfg.epochs)
     start = time.perf_counter()
-    for epoch in range(cfg.epochs):
+    history = _fit_irn(model, loader, optimizer, scheduler, index, cfg.epochs, device)
+    model.eval()
+    torch_save(Path(out_path), {"state_dict": model.state_dict(), "backbone": cfg.backbone,
+                                "freeze_backbone": cfg.freeze_backbone, "radius": cfg.radius,
+                                "loss_history": history})
+    return {"loss_history": history, "seconds": time.perf_counter() - start,
+            "num_images": len(dataset)}
+
+
+def _fit_irn(model: EdgeNet, loader: DataLoader, optimizer, scheduler, index: PathIndex,
+             epochs: int, device: torch.device) -> list[float]:
+    """The training loop of :func:`train_irn` (mean loss per epoch)."""
+    history: list[float] = []
+    for epoch in range(epochs):
         model.train()
         losses = []
-        for images, labels, _ in tqdm(loader, desc=f"train_irn {epoch + 1}/{cfg.epochs}",
+        for images, labels, _ in tqdm(loader, desc=f"train_irn {epoch + 1}/{epochs}",
                                       leave=False):
             logits = model(images.to(device))
-            small = F.interpolate(labels[:, None].float(), logits.shape[-2:], mode="nearest")
-            loss, _ = affinity_loss(torch.sigmoid(logits), small[:, 0].long().to(device), index)
+            if labels.shape[-2:] != logits.shape[-2:]:
+                raise ValueError(f"IRN output {tuple(logits.shape[-2:])} != label "
+                                 f"{tuple(labels.shape[-2:])} (crop_size must be a multiple of 4)")
+            loss, _ = affinity_loss(torch.sigmoid(logits), labels.to(device), index)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -302,12 +354,7 @@ def train_irn(cfg: IRNConfig, *, voc_root: Path, train_ids: Sequence[str], ir_la
             losses.append(float(loss.detach()))
         history.append(float(np.mean(losses)) if losses else float("nan"))
         log.info("train_irn epoch %d loss %.4f", epoch + 1, history[-1])
-    model.eval()
-    torch_save(Path(out_path), {"state_dict": model.state_dict(), "backbone": cfg.backbone,
-                                "freeze_backbone": cfg.freeze_backbone, "radius": cfg.radius,
-                                "loss_history": history})
-    return {"loss_history": history, "seconds": time.perf_counter() - start,
-            "num_images": len(dataset)}
+    return history
 
 
 def load_irn(path: Path, device: torch.device | str = "cpu") -> EdgeNet:

@@ -89,8 +89,10 @@ def sem_seg_path(out_dir: Path, image_id: str) -> Path:
 def make_sem_seg_labels(model: EdgeNet, *, cam_dir: Path, voc_root: Path,
                         image_ids: Sequence[str], out_dir: Path, radius: int = 5,
                         beta: float = 10.0, exp_times: int = 8, bg_thres: float = 0.25,
-                        device: torch.device | str = "cpu", overwrite: bool = False) -> int:
-    """Write a VOC palette PNG pseudo-mask per image (existing ones kept unless ``overwrite``)."""
+                        device: torch.device | str = "cpu", overwrite: bool = False,
+                        pad_size: int | None = 512) -> int:
+    """Write a VOC palette PNG pseudo-mask per image (existing ones kept unless ``overwrite``);
+    ``pad_size``: see :func:`moana.wsss.irn.edge_map` (IRN: 512)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     todo = [i for i in image_ids if overwrite or not sem_seg_path(out_dir, i).is_file()]
@@ -99,7 +101,7 @@ def make_sem_seg_labels(model: EdgeNet, *, cam_dir: Path, voc_root: Path,
     for image_id in tqdm(todo, desc="make_sem_seg", leave=False):
         image = load_image_rgb(voc_image_path(voc_root, image_id))
         cam = load_cam(cam_dir, image_id)
-        edge = edge_map(model, image, device).to(device)
+        edge = edge_map(model, image, device, pad_size=pad_size).to(device)
         if np.asarray(cam["cam"]).shape[1:] != tuple(edge.shape) and len(cam["keys"]):
             raise ValueError(f"{Path(cam_dir) / image_id}.npy: 'cam' is "
                              f"{np.asarray(cam['cam']).shape[1:]}, expected stride-4 size "

@@ -26,7 +26,7 @@ from torchvision import transforms as T
 from moana.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from moana.data.voc import VOCClassification
 from moana.models import build_model
-from moana.wsss._io import poly_lambda, torch_save
+from moana.wsss._io import poly_scheduler, torch_save
 from moana.wsss.config import CamConfig
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,8 @@ NUM_CLASSES = 20
 
 
 def irn_cls_transform(crop_size: int = 512, resize_long: tuple[int, int] = (320, 640)) -> T.Compose:
-    """IRN's CAM training augmentation: random long-side resize, flip, normalize, random crop
+    """IRN's CAM training augmentation (jiwoon-ahn/irn ``imutils.random_resize_long``): random
+    long-side resize with PIL bicubic (size rounded half to even), flip, normalize, random crop
     (zero-padded). No colour jitter: IRN has none, and colour is class evidence (synthetic
     marks)."""
     low, high = resize_long
@@ -42,8 +43,9 @@ def irn_cls_transform(crop_size: int = 512, resize_long: tuple[int, int] = (320,
     def resize(image):
         long = int(torch.randint(low, high + 1, ()).item())
         scale = long / max(image.size)
-        return T.functional.resize(image, [max(1, round(image.size[1] * scale)),
-                                           max(1, round(image.size[0] * scale))])
+        size = [max(1, int(np.round(image.size[1] * scale))),
+                max(1, int(np.round(image.size[0] * scale)))]
+        return T.functional.resize(image, size, interpolation=T.InterpolationMode.BICUBIC)
 
     return T.Compose([T.Lambda(resize), T.RandomHorizontalFlip(), T.ToTensor(),
                       T.Normalize(IMAGENET_MEAN, IMAGENET_STD),
@@ -62,14 +64,35 @@ def build_cam_model(cfg: CamConfig, method: str, attention_kw: Mapping[str, Any]
 
 
 def freeze_backbone_bn(model: nn.Module) -> None:
-    """Put the backbone's BatchNorm layers in eval mode (IRN's FixedBatchNorm); new layers
-    (attention, classifier) keep training statistics."""
+    """Backbone BatchNorm layers use their running statistics (eval mode) while their affine
+    parameters stay trainable (IRN's FixedBatchNorm); new layers (attention, classifier) keep
+    training statistics."""
     new = model.new_parameter_names() if hasattr(model, "new_parameter_names") else set()
     for name, module in model.named_modules():
         if isinstance(module, nn.modules.batchnorm._BatchNorm) and f"{name}.weight" not in new:
             module.eval()
-            for p in module.parameters():
-                p.requires_grad_(False)
+
+
+_RESNET_STAGES = ("conv1", "bn1", "layer1", "layer2", "layer3", "layer4")
+
+
+def freeze_early_stages(model: nn.Module, train_from: str) -> None:
+    """No gradient (and eval-mode BatchNorm) for the ResNet stages before ``train_from``: IRN's
+    CAM network detaches its features after layer2, so conv1..layer2 never train
+    (``train_from="layer3"``); ``"conv1"`` trains everything. Raises ValueError for an unknown
+    stage or a model without these stages."""
+    if train_from not in _RESNET_STAGES:
+        raise ValueError(f"cam.train_from must be one of {list(_RESNET_STAGES)}, "
+                         f"got {train_from!r}")
+    frozen = _RESNET_STAGES[:_RESNET_STAGES.index(train_from)]
+    for name in frozen:
+        module = getattr(model, name, None)
+        if module is None:
+            raise ValueError(f"cam.train_from={train_from!r} needs a ResNet backbone (no {name!r} "
+                             f"in {type(model).__name__}); set cam.train_from=conv1")
+        module.eval()
+        for p in module.parameters():
+            p.requires_grad_(False)
 
 
 def train_cam(cfg: CamConfig, *, voc_root: Path, train_ids: Sequence[str],
@@ -95,11 +118,26 @@ def train_cam(cfg: CamConfig, *, voc_root: Path, train_ids: Sequence[str],
     groups = model.param_groups(cfg.lr * cfg.classifier_lr_mult, cfg.lr)
     optimizer = torch.optim.SGD(groups, lr=cfg.lr, weight_decay=cfg.weight_decay,
                                 momentum=cfg.momentum)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, poly_lambda(max_step))
-    history: list[float] = []
+    scheduler = poly_scheduler(optimizer, max_step)
     start = time.perf_counter()
+    history = _fit_cam(model, loader, optimizer, scheduler, cfg, method, device)
+    model.eval()
+    torch_save(Path(out_path), {
+        "state_dict": model.state_dict(), "arch": cfg.arch, "method": method,
+        "attention_kw": dict(attention_kw or {}), "output_stride": cfg.output_stride,
+        "num_classes": NUM_CLASSES, "loss_history": history,
+    })
+    return {"loss_history": history, "seconds": time.perf_counter() - start,
+            "num_images": len(dataset)}
+
+
+def _fit_cam(model: nn.Module, loader: DataLoader, optimizer, scheduler, cfg: CamConfig,
+             method: str, device: torch.device) -> list[float]:
+    """The training loop of :func:`train_cam` (mean multi-label soft-margin loss per epoch)."""
+    history: list[float] = []
     for epoch in range(cfg.epochs):
         model.train()
+        freeze_early_stages(model, cfg.train_from)
         if cfg.freeze_bn:
             freeze_backbone_bn(model)
         losses = []
@@ -114,14 +152,7 @@ def train_cam(cfg: CamConfig, *, voc_root: Path, train_ids: Sequence[str],
             losses.append(float(loss.detach()))
         history.append(float(np.mean(losses)) if losses else float("nan"))
         log.info("train_cam[%s] epoch %d loss %.4f", method, epoch + 1, history[-1])
-    model.eval()
-    torch_save(Path(out_path), {
-        "state_dict": model.state_dict(), "arch": cfg.arch, "method": method,
-        "attention_kw": dict(attention_kw or {}), "output_stride": cfg.output_stride,
-        "num_classes": NUM_CLASSES, "loss_history": history,
-    })
-    return {"loss_history": history, "seconds": time.perf_counter() - start,
-            "num_images": len(dataset)}
+    return history
 
 
 def load_cam_model(path: Path, cfg: CamConfig, device: torch.device | str = "cpu") -> nn.Module:
