@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
 from moana.cli import main as cli_main
 from moana.data.check import check_voc, check_wsol_split
 from moana.data.metadata import load_wsol_metadata
-from moana.data.synthetic import make_voc_dataset, make_wsol_dataset, mark_of_class
+from moana.data.synthetic import (VOCSynthSpec, WSOLSynthSpec, class_orientation, draw_voc_image,
+                                  draw_wsol_image, make_voc_dataset, make_wsol_dataset,
+                                  mark_of_class)
 from moana.data.voc import VOCClassification, VOCSegmentation, load_cls_labels, read_id_list
 from moana.data.wsol import WSOLDataset
 
@@ -91,12 +95,105 @@ def test_bad_arguments(tmp_path: Path) -> None:
 def test_cli_synth_and_check(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "w"
     assert cli_main(["data", "synth", "--kind", "wsol", "--out", str(out), "--seed", "2",
-                     "--num-classes", "3", "--image-size", "32", "--train", "2", "--val", "1",
-                     "--test", "1", "--mark-fraction", "0.05,0.09"]) == 0
+                     "--num-classes", "3", "--image-size", "32", "--per-class",
+                     "train=2,val=1,test=1", "--mark-fraction", "0.05,0.09"]) == 0
     assert cli_main(["data", "check", "--data-root", str(out / "images"),
                      "--metadata", str(out / "metadata"), "--num-classes", "3"]) == 0
     assert "no problems found" in capsys.readouterr().out
     voc = tmp_path / "v"
-    assert cli_main(["data", "synth", "--kind", "voc", "--out", str(voc), "--train-images", "2",
-                     "--val-images", "1", "--image-size", "32,40"]) == 0
+    assert cli_main(["data", "synth", "--kind", "voc", "--out", str(voc), "--num-train", "2",
+                     "--num-val", "1", "--image-size", "32,40"]) == 0
     assert cli_main(["data", "check", "--kind", "voc", "--root", str(voc)]) == 0
+
+
+def test_spec_fields_are_the_knobs(tmp_path: Path) -> None:
+    import json
+
+    syn = make_wsol_dataset(tmp_path / "w", seed=1, num_classes=2, image_size=32,
+                            per_class={"train": 1, "val": 1, "test": 1}, body_evidence=0.5,
+                            mark_hidden=0.25, body_aspect=[0.5, 0.9])
+    made = json.loads((tmp_path / "w" / "synthetic.json").read_text())
+    for f in dataclasses.fields(WSOLSynthSpec):
+        assert f.name in made
+    assert made["body_evidence"] == 0.5 and made["mark_hidden"] == 0.25
+    assert made["body_aspect"] == [0.5, 0.9] and syn.config["per_class"]["test"] == 1
+    with pytest.raises(ValueError, match="unknown WSOLSynthSpec knob"):
+        make_wsol_dataset(tmp_path / "x", objects=(1, 2))
+    with pytest.raises(ValueError, match="body_evidence"):
+        WSOLSynthSpec.from_knobs(body_evidence=1.5)
+    with pytest.raises(ValueError, match="unknown VOCSynthSpec knob"):
+        make_voc_dataset(tmp_path / "v", per_class={"train": 1})
+
+
+def test_objects_are_off_centre_and_of_varied_size() -> None:
+    spec = WSOLSynthSpec(num_classes=4, image_size=64)
+    fractions, centres = [], []
+    for i in range(40):
+        _, drawn = draw_wsol_image(spec, "test", i % 4, i)
+        fractions.append(drawn.mask.mean())
+        ys, xs = np.nonzero(drawn.mask)
+        centres.append(np.hypot(xs.mean() - 31.5, ys.mean() - 31.5))
+    fractions = np.array(fractions)
+    assert 0.06 < fractions.min() and fractions.max() < 0.36  # body 8-30% (+ outline waves)
+    assert fractions.std() > 0.04
+    assert np.median(centres) > 8  # most objects are well away from the image centre
+
+
+def test_body_evidence_rate_and_orientation() -> None:
+    spec = WSOLSynthSpec(num_classes=4, image_size=32, body_evidence=0.7)
+    drawn = [draw_wsol_image(spec, "train", i % 4, i)[1] for i in range(200)]
+    rate = np.mean([d.body_matches for d in drawn])
+    assert abs(rate - 0.7) < 0.1  # binomial sd ~0.03
+    for i, d in enumerate(drawn):
+        if d.body_matches:
+            assert d.angle == pytest.approx(class_orientation(i % 4, 4))
+    none = WSOLSynthSpec(num_classes=4, image_size=32, body_evidence=0.0)
+    assert not any(draw_wsol_image(none, "train", 0, i)[1].body_matches for i in range(20))
+
+
+def _has_saturated_red(image: np.ndarray) -> bool:
+    r, g, b = (image[..., c].astype(int) for c in range(3))
+    return bool(((r > 180) & (g < 90) & (b < 90)).sum() >= 3)
+
+
+def test_mark_hiding_control_only_in_train() -> None:
+    spec = WSOLSynthSpec(num_classes=1, image_size=48, mark_hidden=0.5)
+    train = [draw_wsol_image(spec, "train", 0, i) for i in range(60)]
+    shown = np.array([d.mark_shown for _, d in train])
+    assert 0.3 < shown.mean() < 0.7
+    for image, d in train:  # class 0's mark is red; nothing else in an image is saturated
+        assert _has_saturated_red(image) == d.mark_shown
+        assert d.mask.any() and (d.mark.any() == d.mark_shown)
+    assert all(draw_wsol_image(spec, "test", 0, i)[1].mark_shown for i in range(30))
+    assert all(_has_saturated_red(draw_wsol_image(spec, "val", 0, i)[0]) for i in range(10))
+
+
+def test_body_contrast() -> None:
+    spec = WSOLSynthSpec(num_classes=2, image_size=64, body_contrast=0.2, noise=0.0, clutter=0)
+    for i in range(10):
+        image, d = draw_wsol_image(spec, "test", i % 2, i)
+        ring = cv2.dilate(d.mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+        ring &= ~d.mask
+        body = d.mask & ~d.mark
+        assert abs(image[body].mean() - image[ring].mean()) / 255 > 0.08
+
+
+def test_voc_knobs(tmp_path: Path) -> None:
+    spec = VOCSynthSpec(num_classes=3, objects=(1, 2), image_size=(40, 48), mark_hidden=1.0)
+    image, label, present, drawn = draw_voc_image(spec, "train", 0)
+    assert image.shape[:2] == label.shape and not any(d.mark_shown for d in drawn)
+    assert set(present.tolist()) <= {0, 1, 2}
+    _, _, _, val_drawn = draw_voc_image(spec, "val", 0)
+    assert all(d.mark_shown for d in val_drawn)
+
+
+def test_cli_flags_are_spec_fields(tmp_path: Path) -> None:
+    import json
+
+    out = tmp_path / "w"
+    assert cli_main(["data", "synth", "--out", str(out), "--num-classes", "2", "--image-size",
+                     "32", "--per-class", "train=2,val=1,test=1", "--body-evidence", "0.4",
+                     "--mark-hidden", "0.5", "--body-fraction", "0.1,0.2"]) == 0
+    made = json.loads((out / "synthetic.json").read_text())
+    assert made["body_evidence"] == 0.4 and made["mark_hidden"] == 0.5
+    assert made["body_fraction"] == [0.1, 0.2] and made["per_class"]["train"] == 2

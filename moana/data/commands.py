@@ -6,6 +6,12 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Any
+
+#: knobs both kinds take (ObjectKnobs fields plus the shared sizes)
+_SHARED_KNOBS = ("seed", "num_classes", "image_size", "body_fraction", "body_aspect",
+                 "body_roughness", "body_evidence", "body_contrast", "stripe_contrast",
+                 "stripe_period", "mark_fraction", "mark_hidden", "clutter", "noise")
 
 
 def _pair(text: str) -> tuple[float, float]:
@@ -17,29 +23,66 @@ def _pair(text: str) -> tuple[float, float]:
     return parts[0], parts[1]
 
 
+def _int_pair(text: str) -> tuple[int, int]:
+    low, high = _pair(text)
+    if low != int(low) or high != int(high):
+        raise argparse.ArgumentTypeError(f"expected integers LOW,HIGH, got {text!r}")
+    return int(low), int(high)
+
+
+def _per_class(text: str) -> dict[str, int]:
+    out = {}
+    for part in text.split(","):
+        key, eq, value = part.partition("=")
+        if not eq or not value.strip().isdigit():
+            raise argparse.ArgumentTypeError(f"expected SPLIT=N,..., got {text!r}")
+        out[key.strip()] = int(value)
+    return out
+
+
+def _synth_flags() -> dict[str, tuple[type | Any, str]]:
+    """Flag name -> (parser, help) for every field of WSOLSynthSpec / VOCSynthSpec."""
+    import dataclasses
+
+    from moana.data.synthetic import VOCSynthSpec, WSOLSynthSpec
+
+    flags: dict[str, tuple[Any, str]] = {}
+    for cls in (WSOLSynthSpec, VOCSynthSpec):
+        for f in dataclasses.fields(cls):
+            if f.name in flags:
+                continue
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            if f.name == "per_class":
+                parse: Any = _per_class
+            elif f.name == "image_size":
+                parse = _int_pair
+            elif isinstance(default, tuple):
+                parse = _int_pair if isinstance(default[0], int) else _pair
+            else:
+                parse = type(default)
+            flags[f.name] = (parse, cls.__name__)
+    return flags
+
+
 def _synth(args: argparse.Namespace) -> int:
     from moana.data import synthetic
 
     start = time.perf_counter()
-    common = dict(seed=args.seed, mark_fraction=args.mark_fraction,
-                  body_roughness=args.roughness, noise=args.noise)
-    if args.clutter is not None:
-        common["clutter"] = args.clutter
-    if args.body_fraction is not None:
-        common["body_fraction"] = args.body_fraction
+    knobs = {name: getattr(args, name) for name in _synth_flags()
+             if getattr(args, name, None) is not None}
     if args.kind == "wsol":
-        per_class = {"train": args.train, "val": args.val, "test": args.test}
-        result = synthetic.make_wsol_dataset(
-            args.out, num_classes=args.num_classes or 10, image_size=int(args.image_size[0]),
-            per_class=per_class, **common)
+        if "image_size" in knobs:
+            low, high = knobs["image_size"]
+            if low != high:
+                raise ValueError("--kind wsol takes one --image-size (square images)")
+            knobs["image_size"] = low
+        knobs = {k: v for k, v in knobs.items() if k in synthetic.WSOLSynthSpec.__dataclass_fields__}
+        result = synthetic.make_wsol_dataset(args.out, **knobs)
         print(f"wrote {args.out}: images {result.data_root}, metadata {result.metadata_root} "
               f"({time.perf_counter() - start:.1f}s)")
     else:
-        low, high = (int(v) for v in args.image_size)
-        root = synthetic.make_voc_dataset(
-            args.out, num_classes=args.num_classes or 20, image_size=(low, high),
-            num_train=args.train_images, num_val=args.val_images,
-            objects=(args.min_objects, args.max_objects), **common)
+        knobs = {k: v for k, v in knobs.items() if k in synthetic.VOCSynthSpec.__dataclass_fields__}
+        root = synthetic.make_voc_dataset(args.out, **knobs)
         print(f"wrote VOC-style tree {root} ({time.perf_counter() - start:.1f}s)")
     return 0
 
@@ -82,31 +125,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     data = subparsers.add_parser("data", help="synthetic datasets and dataset checks")
     sub = data.add_subparsers(dest="data_command", metavar="ACTION")
 
-    synth = sub.add_parser("synth", help="write the synthetic part-versus-whole benchmark",
-                           description="Objects = a large non-discriminative body plus a small "
-                           "class-specific mark; the class is decided by the mark alone.")
+    synth = sub.add_parser(
+        "synth", help="write the synthetic part-versus-whole benchmark",
+        description="Off-centre objects: a body whose stripes are weak class evidence and a small "
+        "mark that is strong evidence; clutter that is neither; boxes and masks of the whole "
+        "object. Every flag is a knob of moana.data.synthetic.WSOLSynthSpec / VOCSynthSpec "
+        "(default: that kind's default); pairs are LOW,HIGH; --per-class train=60,val=20,test=20.")
     synth.add_argument("--kind", choices=("wsol", "voc"), default="wsol")
     synth.add_argument("--out", type=Path, required=True, help="output folder")
-    synth.add_argument("--seed", type=int, default=0)
-    synth.add_argument("--num-classes", type=int, default=None, help="default 10 (wsol), 20 (voc)")
-    synth.add_argument("--image-size", type=_pair, default=None,
-                       help="side in px (wsol, default 64) or LOW,HIGH (voc, default 64,96)")
-    synth.add_argument("--train", type=int, default=60, help="wsol: train images per class")
-    synth.add_argument("--val", type=int, default=5, help="wsol: val images per class")
-    synth.add_argument("--test", type=int, default=20, help="wsol: test images per class")
-    synth.add_argument("--train-images", type=int, default=300, help="voc: train images")
-    synth.add_argument("--val-images", type=int, default=100, help="voc: val images")
-    synth.add_argument("--min-objects", type=int, default=1, help="voc: objects per image, low")
-    synth.add_argument("--max-objects", type=int, default=3, help="voc: objects per image, high")
-    synth.add_argument("--body-fraction", type=_pair, default=None,
-                       help="object area / image area, LOW,HIGH (wsol 0.1,0.5; voc 0.06,0.25)")
-    synth.add_argument("--mark-fraction", type=_pair, default=(0.04, 0.08),
-                       help="mark area / object area, LOW,HIGH")
-    synth.add_argument("--clutter", type=int, default=None,
-                       help="clutter strokes per 64x64 px (default wsol 6, voc 4)")
-    synth.add_argument("--roughness", type=float, default=0.25, help="body outline waviness")
-    synth.add_argument("--noise", type=float, default=0.04, help="pixel noise std (0..1)")
-    synth.set_defaults(func=_synth_entry)
+    for name, (parse, owner) in _synth_flags().items():
+        where = "" if name in _SHARED_KNOBS else f" ({owner} only)"
+        synth.add_argument("--" + name.replace("_", "-"), dest=name, type=parse, default=None,
+                           help=f"knob {name}{where}")
+    synth.set_defaults(func=_synth)
 
     chk = sub.add_parser("check", help="report every problem of a dataset (file and line)")
     chk.add_argument("--kind", choices=("wsol", "voc"), default="wsol")
@@ -127,8 +158,3 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     chk.set_defaults(func=_check)
     data.set_defaults(func=lambda args: (data.print_help(), 2)[1])
 
-
-def _synth_entry(args: argparse.Namespace) -> int:
-    if args.image_size is None:
-        args.image_size = (64, 64) if args.kind == "wsol" else (64, 96)
-    return _synth(args)

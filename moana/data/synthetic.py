@@ -1,12 +1,28 @@
-"""A synthetic part-versus-whole benchmark for MoANA (Sohn et al., Sci. Rep. 2023).
+"""A synthetic part-versus-whole benchmark for WSOL / WSSS methods such as MoANA (Sohn et al.,
+Sci. Rep. 2023).
 
 MoANA's claim is that axis-based attention spreads a CAM from the discriminative part of an
-object to the whole object. Here every object is a large smooth *body* whose colour and
-texture come from one distribution shared by all classes (non-discriminative) plus a small
-class-specific *mark* (a saturated shape x colour combination, a few percent of the body) at a
-random place inside it, like a bird's head. The class is decided by the mark alone, but the
-ground truth is the whole object, so a vanilla CAM that fires on the mark classifies well and
-localizes badly. Clutter on the background never contains marks.
+object to the whole object. Each object here is a smooth *body* plus a small class-specific
+*mark* (a saturated shape x colour combination, a few percent of the body, like a bird's head):
+
+* the mark is strong class evidence (always the class's own, unless hidden, see below);
+* the body is *weak* class evidence: its stripes run at the class's own orientation
+  (``pi * k / num_classes``) in a fraction ``body_evidence`` of the images and at a uniformly
+  random orientation otherwise, so a classifier has a reason to look at it but the mark is
+  the easier cue;
+* background clutter (thin strokes, arcs, outlines) is neither;
+* objects are off-centre, of varied size (``body_fraction`` of the image), aspect and rotation,
+  and their brightness differs from the background under them by ``body_contrast`` (a clear
+  boundary);
+* ``mark_hidden`` is the *mark-hiding control*: that fraction of the **training** images has no
+  mark (label kept), which forces a classifier to use the body; val / test are never changed.
+
+The ground truth is always the whole object (box and mask). The knobs are the fields of
+:class:`WSOLSynthSpec` / :class:`VOCSynthSpec` (the same names in train / WSSS configs under
+``data.synthetic`` and in ``moana data synth`` flags). The first version of the benchmark
+(large near-central bodies without class evidence) is reached with
+``body_fraction=(0.1, 0.5), body_aspect=(0.6, 1.0), body_evidence=0, body_contrast=0,
+stripe_contrast=(0.05, 0.2), stripe_period=(3, 9)``.
 
 Two kinds are written in the real formats so that the same loaders read them:
 
@@ -25,9 +41,11 @@ NumPy / OpenCV drawing, and every file is a PNG: the output is byte-identical fo
 from __future__ import annotations
 
 import colorsys
+import dataclasses
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -42,6 +60,7 @@ MARK_COLORS = (
     (0, 235, 235), (255, 130, 0), (150, 0, 255), (255, 255, 255), (0, 0, 0),
 )
 MARK_SHAPES = ("disk", "square", "triangle", "cross", "ring")
+MAX_CLASSES = len(MARK_COLORS) * len(MARK_SHAPES)
 
 
 def mark_of_class(label: int) -> tuple[str, tuple[int, int, int]]:
@@ -51,29 +70,148 @@ def mark_of_class(label: int) -> tuple[str, tuple[int, int, int]]:
     return shape, color
 
 
-@dataclass
-class ObjectConfig:
-    """Knobs shared by both kinds (fractions are of areas)."""
-
-    body_fraction: tuple[float, float] = (0.10, 0.50)   # body area / image area
-    mark_fraction: tuple[float, float] = (0.04, 0.08)   # mark area / body area
-    body_roughness: float = 0.25                        # amplitude of the body's outline waves
-    clutter: int = 6                                    # clutter strokes per 64x64 pixels
-    noise: float = 0.04                                 # pixel noise (std, on 0..1 values)
+def class_orientation(label: int, num_classes: int) -> float:
+    """The stripe orientation (radians in [0, pi)) that is weak evidence for class ``label``."""
+    return float(np.pi * label / num_classes)
 
 
-@dataclass
-class SyntheticWSOL:
-    """Where a synthetic WSOL dataset lives: images under ``data_root`` (also the mask root)."""
+# --------------------------------------------------------------------------------------------
+# the knobs
 
-    data_root: Path
-    metadata_root: Path
-    num_classes: int
-    image_size: int
-    config: dict = field(default_factory=dict)
 
-    def split_dir(self, split: str) -> Path:
-        return self.metadata_root / split
+@dataclass(frozen=True)
+class ObjectKnobs:
+    """Knobs of the objects, shared by both kinds (fractions are of areas, sizes in pixels).
+
+    body_fraction: (low, high) body area / image area.   body_aspect: (low, high) minor / major
+    axis ratio of the body.   body_roughness: amplitude of the outline's waves.
+    body_evidence: probability (0..1) that the body's stripes run at the class's orientation
+    (else uniform random): how much class evidence the body carries (0 = none).
+    body_contrast: least difference (0..1 value) between the body's and the background's mean
+    brightness under it (0 = the old, often invisible, boundaries).
+    stripe_contrast: (low, high) stripe amplitude (relative brightness).
+    stripe_period: (low, high) stripe period in pixels.
+    mark_fraction: (low, high) mark area / body area (the mark is at least 3x3 px).
+    mark_hidden: fraction (0..1) of *training* images drawn without the mark (the control).
+    clutter: clutter strokes per 64x64 pixels.   noise: pixel noise std (0..1 values).
+    """
+
+    seed: int = 0
+    body_fraction: tuple[float, float] = (0.08, 0.30)
+    body_aspect: tuple[float, float] = (0.4, 1.0)
+    body_roughness: float = 0.25
+    body_evidence: float = 0.7
+    body_contrast: float = 0.15
+    stripe_contrast: tuple[float, float] = (0.15, 0.30)
+    stripe_period: tuple[float, float] = (3.0, 6.0)
+    mark_fraction: tuple[float, float] = (0.04, 0.08)
+    mark_hidden: float = 0.0
+    clutter: int = 6
+    noise: float = 0.04
+
+    @classmethod
+    def from_knobs(cls, **knobs: Any):
+        """Build from keyword knobs (lists become tuples); unknown names raise ValueError."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(knobs) - names)
+        if unknown:
+            raise ValueError(f"unknown {cls.__name__} knob(s) {unknown}; known: {sorted(names)}")
+        fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in knobs.items()}
+        spec = cls(**fixed)
+        spec.validate()
+        return spec
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first bad knob."""
+        _check_range("body_fraction", self.body_fraction, 0.9)
+        _check_range("body_aspect", self.body_aspect, 1.0)
+        _check_range("mark_fraction", self.mark_fraction, 0.5)
+        _check_range("stripe_contrast", self.stripe_contrast, 1.0, low_ok=0.0)
+        _check_range("stripe_period", self.stripe_period, 1e9, low_ok=1.0)
+        for name in ("body_evidence", "mark_hidden", "body_contrast"):
+            value = getattr(self, name)
+            if not 0 <= value <= 1:
+                raise ValueError(f"{name} must be in [0, 1], got {value}")
+        if self.clutter < 0 or self.noise < 0 or self.body_roughness < 0:
+            raise ValueError("clutter, noise and body_roughness must be >= 0")
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class WSOLSynthSpec(ObjectKnobs):
+    """Knobs of ``make_wsol_dataset`` (see :class:`ObjectKnobs` for the object knobs).
+
+    num_classes: 1..50.   image_size: square side in px (>= 16).   per_class: images per class
+    per split (keys among train / val / test; missing keys take the default).
+    """
+
+    num_classes: int = 10
+    image_size: int = 64
+    per_class: dict[str, int] = field(
+        default_factory=lambda: {"train": 60, "val": 20, "test": 20})
+
+    def validate(self) -> None:
+        super().validate()
+        if set(self.per_class) - set(SPLITS):
+            raise ValueError(f"per_class keys must be among {SPLITS}, got {sorted(self.per_class)}")
+        if not 1 <= self.num_classes <= MAX_CLASSES:
+            raise ValueError(f"num_classes must be in [1, {MAX_CLASSES}], got {self.num_classes}")
+        if self.image_size < 16:
+            raise ValueError(f"image_size must be at least 16, got {self.image_size}")
+
+    def counts(self) -> dict[str, int]:
+        return {**WSOLSynthSpec.__dataclass_fields__["per_class"].default_factory(),
+                **self.per_class}
+
+
+@dataclass(frozen=True)
+class VOCSynthSpec(ObjectKnobs):
+    """Knobs of ``make_voc_dataset`` (see :class:`ObjectKnobs` for the object knobs).
+
+    image_size: (low, high) side range in px (or one int).   num_train / num_val: images.
+    num_classes: among the first VOC classes (1..20).   objects: (low, high) objects per image,
+    of distinct classes.   border: width of the 255 band around objects in the label PNGs.
+    """
+
+    body_fraction: tuple[float, float] = (0.06, 0.25)
+    clutter: int = 4
+    image_size: tuple[int, int] | int = (64, 96)
+    num_train: int = 300
+    num_val: int = 100
+    num_classes: int = 20
+    objects: tuple[int, int] = (1, 3)
+    border: int = 1
+
+    def sides(self) -> tuple[int, int]:
+        size = self.image_size
+        return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+
+    def validate(self) -> None:
+        super().validate()
+        lo, hi = self.sides()
+        if not 16 <= lo <= hi:
+            raise ValueError(f"image_size must be 16 <= low <= high, got {self.image_size}")
+        if not 1 <= self.num_classes <= len(VOC_CLASSES):
+            raise ValueError(f"num_classes must be in [1, {len(VOC_CLASSES)}], "
+                             f"got {self.num_classes}")
+        if not 1 <= self.objects[0] <= self.objects[1] <= self.num_classes:
+            raise ValueError(f"objects must satisfy 1 <= low <= high <= num_classes, "
+                             f"got {self.objects}")
+        if self.num_train < 0 or self.num_val < 0 or self.border < 0:
+            raise ValueError("num_train, num_val and border must be >= 0")
+
+
+def _check_range(name: str, value: tuple[float, float], high: float, low_ok: float | None = None
+                 ) -> None:
+    if len(value) != 2:
+        raise ValueError(f"{name} must be a (low, high) pair, got {value}")
+    lo, hi = value
+    ok = (low_ok <= lo if low_ok is not None else 0 < lo) and lo <= hi <= high
+    if not ok:
+        bound = f"{low_ok} <=" if low_ok is not None else "0 <"
+        raise ValueError(f"{name} must satisfy {bound} low <= high <= {high}, got {value}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -96,14 +234,14 @@ def _smooth_field(rng: np.random.Generator, h: int, w: int, cells: int, channels
     return np.clip(out.reshape(h, w, channels), 0, 1)
 
 
-def _background(rng: np.random.Generator, h: int, w: int, cfg: ObjectConfig) -> np.ndarray:
+def _background(rng: np.random.Generator, h: int, w: int, spec: ObjectKnobs) -> np.ndarray:
     base = _desaturated_color(rng, val=(0.35, 0.75))
     tint = _smooth_field(rng, h, w, 4, 3) - 0.5
     image = base + 0.25 * tint * np.array([1, 1, 1], np.float32)
     gray = image.mean(axis=2, keepdims=True)  # keep the background desaturated
     image = gray + 0.4 * (image - gray)
     image += 0.12 * (_smooth_field(rng, h, w, max(4, w // 6), 1) - 0.5)
-    n = rng.poisson(cfg.clutter * h * w / 4096)
+    n = rng.poisson(spec.clutter * h * w / 4096)
     for _ in range(n):  # clutter: thin strokes, arcs and outlines, never a filled mark shape
         color = tuple(float(c) for c in _desaturated_color(rng, val=(0.2, 0.9)))
         kind = rng.integers(3)
@@ -119,23 +257,33 @@ def _background(rng: np.random.Generator, h: int, w: int, cfg: ObjectConfig) -> 
     return image
 
 
-def _body_mask(rng: np.random.Generator, h: int, w: int, area: float, roughness: float
-               ) -> np.ndarray:
-    """A smooth star-shaped blob of about ``area`` pixels, fully inside the image if possible."""
+def _body_mask(rng: np.random.Generator, h: int, w: int, area: float, roughness: float,
+               aspect_range: tuple[float, float]) -> np.ndarray:
+    """A smooth, rotated star-shaped blob of about ``area`` pixels, inside the image if possible.
+
+    Its centre is uniform over the positions where it fits, so small objects are off-centre.
+    """
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     harmonics = np.arange(2, 6)
     amp = rng.uniform(0, roughness, len(harmonics)) / harmonics ** 0.5
     phase = rng.uniform(0, 2 * np.pi, len(harmonics))
-    aspect = rng.uniform(0.6, 1.0)
+    aspect = rng.uniform(*aspect_range)
     angle = rng.uniform(0, np.pi)
     radius = np.sqrt(area / np.pi)
     center: tuple[float, float] | None = None
-    for _ in range(3):  # recentre so the blob fits, then rescale to the target area
-        r_max = radius * (1 + amp.sum()) / np.sqrt(aspect)
+    mask = np.zeros((h, w), bool)
+    t = np.linspace(0, 2 * np.pi, 180, endpoint=False)
+    for _ in range(3):  # place where the outline fits, then rescale to the target area
         if center is None:
-            lo_x, hi_x = min(r_max, w / 2), max(w - r_max, w / 2)
-            lo_y, hi_y = min(r_max, h / 2), max(h - r_max, h / 2)
-            cx, cy = rng.uniform(lo_x, hi_x), rng.uniform(lo_y, hi_y)
+            r = radius * np.sqrt(aspect) * (1 + (amp[:, None] * np.cos(harmonics[:, None] * t
+                                                                       + phase[:, None])).sum(0))
+            u, v = r * np.cos(t), r * np.sin(t) * aspect
+            ox = u * np.cos(angle) - v * np.sin(angle)
+            oy = u * np.sin(angle) + v * np.cos(angle)
+            lo_x, hi_x = -ox.min(), w - 1 - ox.max()
+            lo_y, hi_y = -oy.min(), h - 1 - oy.max()
+            cx = rng.uniform(lo_x, hi_x) if lo_x <= hi_x else (lo_x + hi_x) / 2
+            cy = rng.uniform(lo_y, hi_y) if lo_y <= hi_y else (lo_y + hi_y) / 2
         else:
             cx, cy = center
         dx, dy = xx - cx, yy - cy
@@ -143,7 +291,8 @@ def _body_mask(rng: np.random.Generator, h: int, w: int, area: float, roughness:
         v = (-dx * np.sin(angle) + dy * np.cos(angle)) / aspect
         theta = np.arctan2(v, u)
         rho = np.hypot(u, v)
-        wave = 1 + (amp[:, None, None] * np.cos(harmonics[:, None, None] * theta + phase[:, None, None])).sum(0)
+        wave = 1 + (amp[:, None, None] * np.cos(harmonics[:, None, None] * theta
+                                                 + phase[:, None, None])).sum(0)
         mask = rho < radius * np.sqrt(aspect) * wave
         got = int(mask.sum())
         if got == 0 or abs(got - area) / area < 0.1:
@@ -153,15 +302,28 @@ def _body_mask(rng: np.random.Generator, h: int, w: int, area: float, roughness:
     return mask
 
 
-def _body_texture(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
-    """Texture shared by every class: a desaturated base colour, stripes and blotches."""
-    base = _desaturated_color(rng, sat=(0.05, 0.35), val=(0.35, 0.85))
+def _body_value(rng: np.random.Generator, background: float, contrast: float,
+                value: tuple[float, float] = (0.3, 0.85)) -> float:
+    """A brightness in ``value`` at least ``contrast`` away from ``background``."""
+    lo, hi = value
+    below = max(0.0, min(hi, background - contrast) - lo)
+    above = max(0.0, hi - max(lo, background + contrast))
+    if below + above <= 0:  # no room: the end farthest from the background
+        return lo if background - lo > hi - background else hi
+    u = rng.uniform(0, below + above)
+    return lo + u if u < below else max(lo, background + contrast) + (u - below)
+
+
+def _body_texture(rng: np.random.Generator, h: int, w: int, angle: float, value: float,
+                  spec: ObjectKnobs) -> np.ndarray:
+    """A desaturated base colour of brightness ``value``, stripes at ``angle``, blotches."""
+    base = _desaturated_color(rng, sat=(0.05, 0.35), val=(1.0, 1.0)) * value
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    angle = rng.uniform(0, np.pi)
-    period = rng.uniform(3, 9)
-    stripes = np.sin((xx * np.cos(angle) + yy * np.sin(angle)) * 2 * np.pi / period)
+    period = rng.uniform(*spec.stripe_period)
+    offset = rng.uniform(0, 2 * np.pi)
+    stripes = np.sin((xx * np.cos(angle) + yy * np.sin(angle)) * 2 * np.pi / period + offset)
     blotch = _smooth_field(rng, h, w, 5, 1)[..., 0] - 0.5
-    shade = 1 + rng.uniform(0.05, 0.2) * stripes + 0.3 * blotch
+    shade = 1 + rng.uniform(*spec.stripe_contrast) * stripes + 0.3 * blotch
     return np.clip(base[None, None, :] * shade[..., None], 0, 1)
 
 
@@ -190,26 +352,44 @@ def _mark_mask(shape: str, size: float, h: int, w: int, cx: int, cy: int) -> np.
     return canvas.astype(bool)
 
 
-def _draw_object(rng: np.random.Generator, image: np.ndarray, label: int, cfg: ObjectConfig,
-                 body_area: float, avoid: np.ndarray | None = None, tries: int = 8
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """Paint one object in place; returns (object mask, mark mask).
+@dataclass(frozen=True)
+class ObjectDraw:
+    """What was drawn for one object: masks (H, W) bool, stripe angle, whether the stripes
+    carry the class's orientation and whether the mark is shown."""
 
+    mask: np.ndarray
+    mark: np.ndarray
+    angle: float
+    body_matches: bool
+    mark_shown: bool
+
+
+def _draw_object(rng: np.random.Generator, image: np.ndarray, label: int, num_classes: int,
+                 spec: ObjectKnobs, body_area: float, *, hide_mark_p: float = 0.0,
+                 avoid: np.ndarray | None = None, tries: int = 8) -> ObjectDraw:
+    """Paint one object in place (body, then the mark unless hidden).
+
+    ``hide_mark_p``: probability of leaving the mark out (the training split's ``mark_hidden``).
     With ``avoid`` (pixels of earlier objects) the body is drawn ``tries`` times and the one
     overlapping least is kept; the mark is placed off the avoided pixels.
     """
     h, w = image.shape[:2]
-    body = _body_mask(rng, h, w, body_area, cfg.body_roughness)
+    body = _body_mask(rng, h, w, body_area, spec.body_roughness, spec.body_aspect)
     if avoid is not None and avoid.any():
         for _ in range(tries - 1):
             if (body & avoid).sum() <= 0.05 * body.sum():
                 break
-            other = _body_mask(rng, h, w, body_area, cfg.body_roughness)
+            other = _body_mask(rng, h, w, body_area, spec.body_roughness, spec.body_aspect)
             if (other & avoid).sum() < (body & avoid).sum():
                 body = other
-    image[body] = _body_texture(rng, h, w)[body]
+    matches = bool(rng.random() < spec.body_evidence)
+    angle = class_orientation(label, num_classes) if matches else float(rng.uniform(0, np.pi))
+    under = float(image[body].mean()) if body.any() else 0.5
+    value = _body_value(rng, under, spec.body_contrast)
+    image[body] = _body_texture(rng, h, w, angle, value, spec)[body]
+    shown = not bool(rng.random() < hide_mark_p)
     shape, color = mark_of_class(label)
-    mark_area = rng.uniform(*cfg.mark_fraction) * max(int(body.sum()), 1)
+    mark_area = rng.uniform(*spec.mark_fraction) * max(int(body.sum()), 1)
     size = max(3.0, float(np.sqrt(mark_area)))
     free = body if avoid is None else body & ~avoid
     dist = cv2.distanceTransform(free.astype(np.uint8), cv2.DIST_L2, 3)
@@ -220,17 +400,46 @@ def _draw_object(rng: np.random.Generator, image: np.ndarray, label: int, cfg: O
     cy, cx = inside[rng.integers(len(inside))]
     mark = _mark_mask(shape, size, h, w, int(cx), int(cy))
     shade = rng.uniform(0.85, 1.0)
-    image[mark] = np.array(color, np.float32) / 255 * shade
-    return body | mark, mark
+    if shown:
+        image[mark] = np.array(color, np.float32) / 255 * shade
+        return ObjectDraw(body | mark, mark, angle, matches, True)
+    return ObjectDraw(body, np.zeros_like(mark), angle, matches, False)
 
 
-def _finish(rng: np.random.Generator, image: np.ndarray, cfg: ObjectConfig) -> np.ndarray:
-    image = image + rng.normal(0, cfg.noise, image.shape).astype(np.float32)
+def _finish(rng: np.random.Generator, image: np.ndarray, spec: ObjectKnobs) -> np.ndarray:
+    image = image + rng.normal(0, spec.noise, image.shape).astype(np.float32)
     return np.clip(np.round(image * 255), 0, 255).astype(np.uint8)
+
+
+def draw_wsol_image(spec: WSOLSynthSpec, split: str, label: int, index: int
+                    ) -> tuple[np.ndarray, ObjectDraw]:
+    """One WSOL image (H, W, 3) uint8 and what was drawn; the same for the same arguments."""
+    split_index = SPLITS.index(split)
+    rng = np.random.default_rng([spec.seed, split_index, label, index])
+    size = spec.image_size
+    image = _background(rng, size, size, spec)
+    area = rng.uniform(*spec.body_fraction) * size ** 2
+    hide = spec.mark_hidden if split == "train" else 0.0
+    drawn = _draw_object(rng, image, label, spec.num_classes, spec, area, hide_mark_p=hide)
+    return _finish(rng, image, spec), drawn
 
 
 # --------------------------------------------------------------------------------------------
 # writing
+
+
+@dataclass
+class SyntheticWSOL:
+    """Where a synthetic WSOL dataset lives: images under ``data_root`` (also the mask root)."""
+
+    data_root: Path
+    metadata_root: Path
+    num_classes: int
+    image_size: int
+    config: dict = field(default_factory=dict)
+
+    def split_dir(self, split: str) -> Path:
+        return self.metadata_root / split
 
 
 def _write_png(path: Path, array: np.ndarray) -> None:
@@ -259,54 +468,31 @@ def _write_lines(path: Path, lines: list[str]) -> None:
     atomic_write_bytes(path, "\n".join(lines).encode("utf-8"))
 
 
-def _check_fraction(name: str, value: tuple[float, float], high: float = 1.0) -> None:
-    lo, hi = value
-    if not 0 < lo <= hi <= high:
-        raise ValueError(f"{name} must satisfy 0 < low <= high <= {high}, got {value}")
-
-
-def make_wsol_dataset(
-    out_dir: Path | str, *, seed: int = 0, num_classes: int = 10, image_size: int = 64,
-    per_class: dict[str, int] | None = None,
-    body_fraction: tuple[float, float] = (0.10, 0.50),
-    mark_fraction: tuple[float, float] = (0.04, 0.08),
-    body_roughness: float = 0.25, clutter: int = 6, noise: float = 0.04,
-) -> SyntheticWSOL:
+def make_wsol_dataset(out_dir: Path | str, **knobs: Any) -> SyntheticWSOL:
     """Write a synthetic WSOL dataset in the wsolevaluation layout and return its paths.
 
-    ``per_class`` gives images per class per split (default train 60, val 5, test 20).
-    ``body_fraction`` is the object's share of the image, ``mark_fraction`` the mark's share
-    of the object, ``clutter`` the number of clutter strokes per 64x64 pixels.
+    ``knobs`` are :class:`WSOLSynthSpec` fields (defaults: 10 classes, 64 px, 60 / 20 / 20
+    images per class for train / val / test, the weak-body benchmark). Raises ValueError for an
+    unknown or out-of-range knob. ``synthetic.json`` (written last) records every knob.
     """
-    counts = {"train": 60, "val": 5, "test": 20}
-    counts.update(per_class or {})
-    if set(counts) - set(SPLITS):
-        raise ValueError(f"per_class keys must be among {SPLITS}, got {sorted(counts)}")
-    if not 1 <= num_classes <= len(MARK_COLORS) * len(MARK_SHAPES):
-        raise ValueError(f"num_classes must be in [1, {len(MARK_COLORS) * len(MARK_SHAPES)}]")
-    if image_size < 16:
-        raise ValueError(f"image_size must be at least 16, got {image_size}")
-    _check_fraction("body_fraction", body_fraction, 0.9)
-    _check_fraction("mark_fraction", mark_fraction, 0.5)
-    cfg = ObjectConfig(body_fraction, mark_fraction, body_roughness, clutter, noise)
+    spec = WSOLSynthSpec.from_knobs(**knobs)
+    counts = spec.counts()
     out = Path(out_dir)
     data_root, metadata_root = out / "images", out / "metadata"
-    for split_index, split in enumerate(SPLITS):
+    size = spec.image_size
+    for split in SPLITS:
         ids, labels, sizes, boxes, masks = [], [], [], [], []
-        for label in range(num_classes):
+        for label in range(spec.num_classes):
             for index in range(counts.get(split, 0)):
-                rng = np.random.default_rng([seed, split_index, label, index])
-                image = _background(rng, image_size, image_size, cfg)
-                area = rng.uniform(*cfg.body_fraction) * image_size ** 2
-                obj, _ = _draw_object(rng, image, label, cfg, area)
+                image, drawn = draw_wsol_image(spec, split, label, index)
                 image_id = f"{split}/{label:03d}/{split}_{label:03d}_{index:05d}.png"
                 mask_id = image_id[:-4] + "_mask.png"
-                _write_png(data_root / image_id, _finish(rng, image, cfg))
-                _write_png(data_root / mask_id, obj.astype(np.uint8) * 255)
-                ys, xs = np.nonzero(obj)
+                _write_png(data_root / image_id, image)
+                _write_png(data_root / mask_id, drawn.mask.astype(np.uint8) * 255)
+                ys, xs = np.nonzero(drawn.mask)
                 ids.append(image_id)
                 labels.append(f"{image_id},{label}")
-                sizes.append(f"{image_id},{image_size},{image_size}")
+                sizes.append(f"{image_id},{size},{size}")
                 boxes.append(f"{image_id},{xs.min()},{ys.min()},{xs.max() + 1},{ys.max() + 1}")
                 masks.append(f"{image_id},{mask_id},")
         split_dir = metadata_root / split
@@ -315,60 +501,60 @@ def make_wsol_dataset(
         _write_lines(split_dir / "image_sizes.txt", sizes)
         _write_lines(split_dir / "localization.txt", boxes)
         _write_lines(split_dir / "mask_localization.txt", masks)
-    config = {"kind": "wsol", "seed": seed, "num_classes": num_classes,
-              "image_size": image_size, "per_class": counts, **asdict(cfg),
-              "marks": [list(mark_of_class(k)) for k in range(num_classes)]}
+    config = {"kind": "wsol", **spec.to_json(), "per_class": counts,
+              "marks": [list(mark_of_class(k)) for k in range(spec.num_classes)]}
     atomic_write_bytes(out / "synthetic.json", json.dumps(config, indent=2).encode())
-    return SyntheticWSOL(data_root, metadata_root, num_classes, image_size, config)
+    return SyntheticWSOL(data_root, metadata_root, spec.num_classes, size, config)
 
 
-def make_voc_dataset(
-    out_dir: Path | str, *, seed: int = 0, image_size: tuple[int, int] | int = (64, 96),
-    num_train: int = 300, num_val: int = 100, num_classes: int = 20,
-    objects: tuple[int, int] = (1, 3),
-    body_fraction: tuple[float, float] = (0.06, 0.25),
-    mark_fraction: tuple[float, float] = (0.04, 0.08),
-    body_roughness: float = 0.25, clutter: int = 4, noise: float = 0.04, border: int = 1,
-) -> Path:
+def draw_voc_image(spec: VOCSynthSpec, split: str, index: int
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[ObjectDraw]]:
+    """One VOC image (H, W, 3) uint8, its label map (H, W) uint8 (0 = background, k + 1 =
+    class k, 255 on object borders), the classes present (visible before the border is drawn;
+    a fully covered object is not labelled) and what was drawn; ``split`` is train or val."""
+    split_index = ("train", "val").index(split)
+    rng = np.random.default_rng([spec.seed, 10 + split_index, index])
+    lo_size, hi_size = spec.sides()
+    h, w = (int(v) for v in rng.integers(lo_size, hi_size + 1, size=2))
+    image = _background(rng, h, w, spec)
+    label_map = np.zeros((h, w), np.uint8)
+    n = int(rng.integers(spec.objects[0], spec.objects[1] + 1))
+    classes = rng.choice(spec.num_classes, size=n, replace=False)
+    hide = spec.mark_hidden if split == "train" else 0.0
+    drawn = []
+    for k in classes:
+        area = rng.uniform(*spec.body_fraction) * h * w
+        obj = _draw_object(rng, image, int(k), spec.num_classes, spec, area, hide_mark_p=hide,
+                           avoid=label_map > 0)
+        label_map[obj.mask] = k + 1
+        drawn.append(obj)
+    present = np.unique(label_map)
+    present = present[present > 0] - 1
+    if spec.border > 0:  # 255 on a thin band where labels meet (object borders)
+        kernel = np.ones((2 * spec.border + 1, 2 * spec.border + 1), np.uint8)
+        edge = cv2.dilate(label_map, kernel) != cv2.erode(label_map, kernel)
+        label_map[edge] = 255
+    return _finish(rng, image, spec), label_map, present, drawn
+
+
+def make_voc_dataset(out_dir: Path | str, **knobs: Any) -> Path:
     """Write a synthetic VOC2012-like tree (IRN layout) and return its root.
 
-    Image sides are drawn from ``image_size`` (low, high); each image holds ``objects`` (low,
-    high) objects of distinct classes among the first ``num_classes`` VOC classes; label PNGs
-    get ``border`` pixels of 255 around every object, as VOC does.
+    ``knobs`` are :class:`VOCSynthSpec` fields: image sides drawn from ``image_size`` (low,
+    high); each image holds ``objects`` (low, high) objects of distinct classes among the first
+    ``num_classes`` VOC classes; label PNGs get ``border`` pixels of 255 around every object,
+    as VOC does. Raises ValueError for an unknown or out-of-range knob.
     """
-    lo_size, hi_size = (image_size, image_size) if isinstance(image_size, int) else image_size
-    if not 16 <= lo_size <= hi_size:
-        raise ValueError(f"image_size must be 16 <= low <= high, got {image_size}")
-    if not 1 <= num_classes <= len(VOC_CLASSES):
-        raise ValueError(f"num_classes must be in [1, {len(VOC_CLASSES)}], got {num_classes}")
-    if not 1 <= objects[0] <= objects[1] <= num_classes:
-        raise ValueError(f"objects must satisfy 1 <= low <= high <= num_classes, got {objects}")
-    _check_fraction("body_fraction", body_fraction, 0.9)
-    _check_fraction("mark_fraction", mark_fraction, 0.5)
-    cfg = ObjectConfig(body_fraction, mark_fraction, body_roughness, clutter, noise)
+    spec = VOCSynthSpec.from_knobs(**knobs)
     root = Path(out_dir)
     lists: dict[str, list[str]] = {"train": [], "val": []}
     cls_labels: dict[str, np.ndarray] = {}
-    kernel = np.ones((2 * border + 1, 2 * border + 1), np.uint8)
-    for split_index, (split, count) in enumerate((("train", num_train), ("val", num_val))):
+    for split_index, (split, count) in enumerate((("train", spec.num_train),
+                                                  ("val", spec.num_val))):
         for index in range(count):
-            rng = np.random.default_rng([seed, 10 + split_index, index])
-            h, w = (int(v) for v in rng.integers(lo_size, hi_size + 1, size=2))
-            image = _background(rng, h, w, cfg)
-            label_map = np.zeros((h, w), np.uint8)
-            n = int(rng.integers(objects[0], objects[1] + 1))
-            classes = rng.choice(num_classes, size=n, replace=False)
-            for k in classes:
-                area = rng.uniform(*cfg.body_fraction) * h * w
-                obj, _ = _draw_object(rng, image, int(k), cfg, area, avoid=label_map > 0)
-                label_map[obj] = k + 1
-            present = np.unique(label_map)
-            present = present[present > 0] - 1  # a fully covered object is not labelled
-            if border > 0:  # 255 on a thin band where labels meet (object borders)
-                edge = cv2.dilate(label_map, kernel) != cv2.erode(label_map, kernel)
-                label_map[edge] = 255
+            image, label_map, present, _ = draw_voc_image(spec, split, index)
             image_id = f"{2100 + split_index}_{index:06d}"
-            _write_png(root / "JPEGImages" / f"{image_id}.png", _finish(rng, image, cfg))
+            _write_png(root / "JPEGImages" / f"{image_id}.png", image)
             _write_palette_png(root / "SegmentationClass" / f"{image_id}.png", label_map)
             vector = np.zeros(len(VOC_CLASSES), np.float32)
             vector[present] = 1
@@ -379,9 +565,8 @@ def make_voc_dataset(
         atomic_write_bytes(seg / f"{split}.txt", ("\n".join(ids) + "\n").encode())
     atomic_write_bytes(root / "train_aug.txt", ("\n".join(lists["train"]) + "\n").encode())
     save_cls_labels(root / "cls_labels.npy", cls_labels)
-    config = {"kind": "voc", "seed": seed, "image_size": [lo_size, hi_size],
-              "num_train": num_train, "num_val": num_val, "num_classes": num_classes,
-              "objects": list(objects), "border": border, **asdict(cfg),
-              "marks": [list(mark_of_class(k)) for k in range(num_classes)]}
+    lo, hi = spec.sides()
+    config = {"kind": "voc", **spec.to_json(), "image_size": [lo, hi],
+              "marks": [list(mark_of_class(k)) for k in range(spec.num_classes)]}
     atomic_write_bytes(root / "synthetic.json", json.dumps(config, indent=2).encode())
     return root
