@@ -1,0 +1,5 @@
+import sys
+
+from moana.cli import main
+
+sys.exit(main())

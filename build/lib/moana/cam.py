@@ -1,0 +1,199 @@
+"""Class activation maps -> WSOL score maps (Zhou et al. 2016; evaluation protocol of Choe et al.,
+"Evaluating WSOL Methods Right", CVPR 2020, clovaai/wsolevaluation ``inference.py``).
+
+A score map is the CAM of one class (the ground-truth class under the GT-known protocol, or the
+predicted class), upsampled to 224x224 in float64 with OpenCV's INTER_CUBIC, then normalized:
+
+* ``"minmax"`` — wsolevaluation's default: per-image min-max; a NaN or constant map gives zeros;
+* ``"moana_official"`` — what the official MoANA code (Sohn et al., Sci. Rep. 2023) evaluates
+  with: subtract the 65th percentile, divide by the maximum, clip to [0, 1].
+
+Report which normalization a table used. NaN CAMs: wsolevaluation silently returns zeros (and
+scores the image as a miss). Here ``nan_policy="warn"`` (the default of
+:func:`normalize_scoremap`) does that and emits a ``RuntimeWarning``; ``"zeros"`` is silent;
+``"raise"`` raises ``ValueError`` — the default of :func:`iter_scoremaps`, because a NaN CAM
+coming out of a model almost always means a broken model (diverged training, bad checkpoint).
+
+Score maps are saved in wsolevaluation's heatmap contract: one float ``.npy`` per image,
+``<dir>/<image id with its extension replaced by .npy>``.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import cv2
+import numpy as np
+import torch
+from moana.io import atomic_save_npy
+
+Normalization = Literal["minmax", "moana_official"]
+NanPolicy = Literal["warn", "zeros", "raise"]
+NORMALIZATIONS: tuple[str, ...] = ("minmax", "moana_official")
+OFFICIAL_PERCENTILE = 65.0
+
+
+def resize_cam(cam: np.ndarray, size: tuple[int, int] = (224, 224)) -> np.ndarray:
+    """Upsample a 2-D CAM to ``size`` = (width, height) as float64 with cv2.INTER_CUBIC."""
+    cam = np.asarray(cam, dtype=np.float64)
+    if cam.ndim != 2:
+        raise ValueError(f"a CAM must be 2-D, got shape {cam.shape}")
+    return cv2.resize(cam, tuple(int(s) for s in size), interpolation=cv2.INTER_CUBIC)
+
+
+def _handle_nan(cam: np.ndarray, nan_policy: NanPolicy, name: str) -> np.ndarray | None:
+    if not np.isnan(cam).any():
+        return None
+    message = f"{name} contains NaN"
+    if nan_policy == "raise":
+        raise ValueError(message + " (a broken model or checkpoint?); use nan_policy='warn' to "
+                         "score it as an all-zero map as wsolevaluation does")
+    if nan_policy == "warn":
+        warnings.warn(message + "; scored as an all-zero map (wsolevaluation's convention)",
+                      RuntimeWarning, stacklevel=3)
+    elif nan_policy != "zeros":
+        raise ValueError(f"nan_policy must be 'warn', 'zeros' or 'raise', got {nan_policy!r}")
+    return np.zeros_like(cam)
+
+
+def normalize_scoremap(
+    cam: np.ndarray,
+    method: Normalization = "minmax",
+    *,
+    nan_policy: NanPolicy = "warn",
+    name: str = "CAM",
+) -> np.ndarray:
+    """Normalize a CAM to a float64 score map in [0, 1] (see the module docstring)."""
+    cam = np.array(cam, dtype=np.float64)  # a copy
+    zeros = _handle_nan(cam, nan_policy, name)
+    if zeros is not None:
+        return zeros
+    if method == "minmax":
+        low, high = cam.min(), cam.max()
+        if low == high:
+            return np.zeros_like(cam)
+        cam -= low
+        cam /= cam.max()
+        return cam
+    if method == "moana_official":
+        cam -= np.percentile(cam, OFFICIAL_PERCENTILE)
+        peak = cam.max()
+        if not peak > 0:
+            return np.zeros_like(cam)
+        cam /= peak
+        return np.clip(cam, 0.0, 1.0)
+    raise ValueError(f"unknown normalization {method!r}; choose from {NORMALIZATIONS}")
+
+
+def scoremap_from_cam(
+    cam: np.ndarray,
+    method: Normalization = "minmax",
+    size: tuple[int, int] = (224, 224),
+    *,
+    nan_policy: NanPolicy = "warn",
+    name: str = "CAM",
+) -> np.ndarray:
+    """Resize (INTER_CUBIC, float64) then normalize, as wsolevaluation's inference does."""
+    cam = np.asarray(cam, dtype=np.float64)
+    if np.isnan(cam).any():  # cv2.resize would smear NaN; decide before resizing
+        _handle_nan(cam, nan_policy, name)  # raises or warns per nan_policy
+        return np.zeros((int(size[1]), int(size[0])))
+    return normalize_scoremap(resize_cam(cam, size), method, nan_policy=nan_policy, name=name)
+
+
+def scoremap_path(directory: str | os.PathLike, image_id: str) -> Path:
+    """``<dir>/<image id with its extension replaced by .npy>`` (wsolevaluation's contract)."""
+    return Path(directory) / (os.path.splitext(image_id)[0] + ".npy")
+
+
+def save_scoremap(directory: str | os.PathLike, image_id: str, scoremap: np.ndarray) -> Path:
+    """Write one score map (float64) atomically; returns its path."""
+    path = scoremap_path(directory, image_id)
+    atomic_save_npy(path, np.asarray(scoremap, dtype=np.float64))
+    return path
+
+
+def save_scoremaps(
+    directory: str | os.PathLike, image_ids: Iterable[str], maps: Iterable[np.ndarray]
+) -> list[Path]:
+    """Write score maps, one ``.npy`` per image id."""
+    return [save_scoremap(directory, i, m) for i, m in zip(image_ids, maps, strict=True)]
+
+
+def load_scoremap(directory: str | os.PathLike, image_id: str) -> np.ndarray:
+    """Read one score map. Also accepts ``<dir>/<image id>.npy`` (wsolevaluation's loader form)."""
+    path = scoremap_path(directory, image_id)
+    if not path.is_file():
+        alternative = Path(directory) / (image_id + ".npy")
+        if not alternative.is_file():
+            raise FileNotFoundError(f"no score map for image {image_id!r}: expected {path}")
+        path = alternative
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as err:
+        raise ValueError(f"{path}: not a readable .npy score map ({err})") from err
+    if array.ndim != 2:
+        raise ValueError(f"{path}: a score map must be 2-D, got shape {array.shape}")
+    return array
+
+
+@dataclass
+class ScoreMapItem:
+    """One evaluated image: its id, true label, top-5 predicted classes and normalized map."""
+
+    image_id: str
+    label: int
+    top5: list[int]
+    scoremap: np.ndarray
+
+
+@torch.no_grad()
+def iter_scoremaps(
+    model: torch.nn.Module,
+    loader: Iterable[tuple[torch.Tensor, torch.Tensor, Sequence[str]]],
+    *,
+    protocol: Literal["gt_known", "predicted"] = "gt_known",
+    normalization: Normalization = "minmax",
+    size: tuple[int, int] = (224, 224),
+    device: torch.device | str | None = None,
+    nan_policy: NanPolicy = "raise",
+) -> Iterator[ScoreMapItem]:
+    """Run ``model.forward_with_maps`` over batches ``(images, labels, image_ids)`` and yield one
+    :class:`ScoreMapItem` per image. ``protocol="gt_known"`` uses the CAM of the true class,
+    ``"predicted"`` that of the top-1 class. The model is put in eval mode and restored after.
+    """
+    if protocol not in ("gt_known", "predicted"):
+        raise ValueError(f"protocol must be 'gt_known' or 'predicted', got {protocol!r}")
+    if normalization not in NORMALIZATIONS:
+        raise ValueError(f"unknown normalization {normalization!r}; choose from {NORMALIZATIONS}")
+    if device is None:
+        device = next(iter(model.parameters()), torch.empty(0)).device
+    was_training = model.training
+    model.eval()
+    try:
+        for images, labels, image_ids in loader:
+            logits, class_maps = model.forward_with_maps(images.to(device))
+            labels = torch.as_tensor(labels).to(logits.device)
+            if nan_policy == "raise" and torch.isnan(logits).any():
+                raise ValueError(f"model produced NaN logits for batch starting {image_ids[0]!r} "
+                                 "(a broken model or checkpoint?)")
+            k = min(5, logits.shape[1])
+            top5 = logits.topk(k, dim=1).indices
+            classes = labels if protocol == "gt_known" else top5[:, 0]
+            index = torch.arange(len(classes), device=class_maps.device)
+            cams = class_maps[index, classes.to(class_maps.device)].float().cpu().numpy()
+            for i, image_id in enumerate(image_ids):
+                yield ScoreMapItem(
+                    image_id=str(image_id),
+                    label=int(labels[i]),
+                    top5=[int(c) for c in top5[i].tolist()],
+                    scoremap=scoremap_from_cam(cams[i], normalization, size,
+                                               nan_policy=nan_policy, name=f"CAM of {image_id}"),
+                )
+    finally:
+        model.train(was_training)

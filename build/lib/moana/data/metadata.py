@@ -1,0 +1,270 @@
+"""wsolevaluation's plain-text metadata (Choe et al., "Evaluating WSOL Methods Right", CVPR 2020).
+
+A split folder holds ``image_ids.txt`` (path), ``class_labels.txt`` (path,label),
+``image_sizes.txt`` (path,width,height) and ``localization.txt`` (path,x0,y0,x1,y1 — one line per
+box — or path,mask,ignore for OpenImages). Image ids are paths relative to the data root.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+Box = tuple[int, int, int, int]
+
+
+class MetadataError(ValueError):
+    """A malformed metadata file; the message names the file and the line."""
+
+    def __init__(self, path: Path | str, line: int | None, message: str):
+        self.path = Path(path)
+        self.line = line
+        where = f"{self.path}:{line}" if line is not None else f"{self.path}"
+        super().__init__(f"{where}: {message}")
+
+
+@dataclass
+class WSOLMetadata:
+    """One split of a WSOL dataset, as read from its metadata folder.
+
+    ``image_sizes`` maps an id to (width, height) in the original image; ``boxes`` holds the
+    ground-truth boxes in original-image pixels; ``masks`` the mask PNG paths (relative to the
+    mask root) and ``ignore`` the ignore PNG path (or None). Either ``boxes`` or ``masks`` may be
+    empty, depending on the dataset.
+    """
+
+    directory: Path
+    image_ids: list[str]
+    class_labels: dict[str, int]
+    image_sizes: dict[str, tuple[int, int]] = field(default_factory=dict)
+    boxes: dict[str, list[Box]] = field(default_factory=dict)
+    masks: dict[str, list[str]] = field(default_factory=dict)
+    ignore: dict[str, str | None] = field(default_factory=dict)
+    #: line number of each id in ``image_ids.txt`` (1-based), for error messages.
+    id_lines: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def num_classes(self) -> int:
+        return max(self.class_labels.values()) + 1 if self.class_labels else 0
+
+    def __len__(self) -> int:
+        return len(self.image_ids)
+
+    def where(self, image_id: str) -> str:
+        """``image_ids.txt:<line>`` for an id, to point error messages at the metadata."""
+        line = self.id_lines.get(image_id)
+        path = self.directory / "image_ids.txt"
+        return f"{path}:{line}" if line is not None else str(path)
+
+
+METADATA_FILES = ("image_ids.txt", "class_labels.txt", "image_sizes.txt", "localization.txt")
+MASK_LOCALIZATION = "mask_localization.txt"
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """Non-empty lines of a text file with their 1-based numbers (no trailing newline needed)."""
+    text = path.read_text(encoding="utf-8")
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if line:
+            yield number, line
+
+
+class _Collector:
+    """Raise the first problem (loading) or collect them all (``moana data check``)."""
+
+    def __init__(self, errors: list[MetadataError] | None):
+        self.errors = errors
+
+    def __call__(self, path: Path, line: int | None, message: str) -> None:
+        error = MetadataError(path, line, message)
+        if self.errors is None:
+            raise error
+        self.errors.append(error)
+
+
+def _read_localization(
+    path: Path,
+    meta: WSOLMetadata,
+    known: dict[str, int],
+    report: _Collector,
+    *,
+    allowed: tuple[str, ...] = ("box", "mask"),
+) -> None:
+    kind: str | None = None
+    seen: set[str] = set()
+    for number, line in _lines(path):
+        parts = line.split(",")
+        image_id = parts[0]
+        if len(parts) == 5:
+            line_kind = "box"
+        elif len(parts) == 3:
+            line_kind = "mask"
+        else:
+            report(path, number, f"expected 'path,x0,y0,x1,y1' or 'path,mask,ignore', got {line!r}")
+            continue
+        if line_kind not in allowed:
+            report(path, number, f"expected a {' or '.join(allowed)} line, got {line!r}")
+            continue
+        if kind is None:
+            kind = line_kind
+        elif kind != line_kind:
+            report(path, number, f"mixes box and mask lines (this one is a {line_kind} line)")
+            continue
+        if image_id not in known:
+            report(path, number, f"image {image_id!r} is not listed in image_ids.txt")
+            continue
+        if line in seen:
+            report(path, number, f"duplicated line {line!r}")
+            continue
+        seen.add(line)
+        if line_kind == "box":
+            try:
+                x0, y0, x1, y1 = (int(float(v)) for v in parts[1:])
+            except ValueError:
+                report(path, number, f"box coordinates must be numbers, got {','.join(parts[1:])!r}")
+                continue
+            size = meta.image_sizes.get(image_id)
+            if x0 >= x1 or y0 >= y1:
+                report(path, number, f"empty box ({x0},{y0},{x1},{y1}): needs x0 < x1 and y0 < y1")
+                continue
+            if x0 < 0 or y0 < 0 or (size is not None and (x1 > size[0] or y1 > size[1])):
+                extent = f"{size[0]}x{size[1]}" if size else "its"
+                report(path, number,
+                       f"box ({x0},{y0},{x1},{y1}) lies outside the {extent} image {image_id!r}")
+                continue
+            meta.boxes.setdefault(image_id, []).append((x0, y0, x1, y1))
+        else:
+            mask, ignore = parts[1], parts[2]
+            if not mask:
+                report(path, number, "empty mask path")
+                continue
+            if image_id in meta.masks:
+                if ignore:
+                    report(path, number,
+                           "the ignore path may only be given on an image's first line")
+                    continue
+                meta.masks[image_id].append(mask)
+            else:
+                meta.masks[image_id] = [mask]
+                meta.ignore[image_id] = ignore or None
+
+
+def read_wsol_metadata(
+    split_dir: Path | str,
+    *,
+    num_classes: int | None = None,
+    errors: list[MetadataError] | None = None,
+) -> WSOLMetadata:
+    """Read one split folder of wsolevaluation metadata.
+
+    With ``errors=None`` the first problem raises :class:`MetadataError` (file and line); with a
+    list, every problem is appended to it and the readable part is returned (``moana data
+    check``). ``num_classes`` bounds the class ids when given.
+    """
+    directory = Path(split_dir)
+    report = _Collector(errors)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"metadata folder {directory} does not exist")
+    for name in ("image_ids.txt", "class_labels.txt"):
+        if not (directory / name).is_file():
+            raise FileNotFoundError(f"{directory / name} is missing (a wsolevaluation split needs "
+                                    f"{', '.join(METADATA_FILES)})")
+    meta = WSOLMetadata(directory=directory, image_ids=[], class_labels={})
+
+    path = directory / "image_ids.txt"
+    known: dict[str, int] = {}
+    for number, line in _lines(path):
+        if "," in line:
+            report(path, number, f"expected a single image path, got {line!r}")
+            continue
+        if line in known:
+            report(path, number, f"duplicated image id {line!r} (first on line {known[line]})")
+            continue
+        known[line] = number
+        meta.image_ids.append(line)
+    meta.id_lines = known
+
+    path = directory / "class_labels.txt"
+    label_lines: dict[str, int] = {}
+    mentioned: set[str] = set()
+    for number, line in _lines(path):
+        parts = line.split(",")
+        mentioned.add(parts[0])
+        if len(parts) != 2:
+            report(path, number, f"expected 'path,label', got {line!r}")
+            continue
+        image_id, label_text = parts
+        try:
+            label = int(label_text)
+        except ValueError:
+            report(path, number, f"class label must be an integer, got {label_text!r}")
+            continue
+        if label < 0 or (num_classes is not None and label >= num_classes):
+            bound = f"[0, {num_classes})" if num_classes is not None else "non-negative"
+            report(path, number, f"class id {label} out of range (must be {bound})")
+            continue
+        if image_id in label_lines:
+            report(path, number,
+                   f"duplicated image id {image_id!r} (first on line {label_lines[image_id]})")
+            continue
+        if image_id not in known:
+            report(path, number, f"image {image_id!r} is not listed in image_ids.txt")
+            continue
+        label_lines[image_id] = number
+        meta.class_labels[image_id] = label
+    for image_id, number in known.items():
+        if image_id not in mentioned:
+            report(path, None,
+                   f"no class label for {image_id!r} (image_ids.txt line {number})")
+
+    path = directory / "image_sizes.txt"
+    if path.is_file():
+        size_lines: dict[str, int] = {}
+        for number, line in _lines(path):
+            parts = line.split(",")
+            if len(parts) != 3:
+                report(path, number, f"expected 'path,width,height', got {line!r}")
+                continue
+            image_id = parts[0]
+            try:
+                width, height = int(parts[1]), int(parts[2])
+            except ValueError:
+                report(path, number, f"width and height must be integers, got {line!r}")
+                continue
+            if width <= 0 or height <= 0:
+                report(path, number, f"image size must be positive, got {width}x{height}")
+                continue
+            if image_id in size_lines:
+                report(path, number,
+                       f"duplicated image id {image_id!r} (first on line {size_lines[image_id]})")
+                continue
+            if image_id not in known:
+                report(path, number, f"image {image_id!r} is not listed in image_ids.txt")
+                continue
+            size_lines[image_id] = number
+            meta.image_sizes[image_id] = (width, height)
+        if size_lines:  # OpenImages ships an empty image_sizes.txt
+            for image_id, number in known.items():
+                if image_id not in size_lines:
+                    report(path, None, f"no size for {image_id!r} (image_ids.txt line {number})")
+
+    path = directory / "localization.txt"
+    if path.is_file():
+        _read_localization(path, meta, known, report)
+        has = set(meta.boxes) | set(meta.masks)
+        if has:
+            for image_id, number in known.items():
+                if image_id not in has:
+                    report(path, None,
+                           f"no box or mask for {image_id!r} (image_ids.txt line {number})")
+    path = directory / MASK_LOCALIZATION
+    if path.is_file():
+        _read_localization(path, meta, known, report, allowed=("mask",))
+    return meta
+
+
+def load_wsol_metadata(split_dir: Path | str, *, num_classes: int | None = None) -> WSOLMetadata:
+    """Read a wsolevaluation split folder; the first problem raises :class:`MetadataError`."""
+    return read_wsol_metadata(split_dir, num_classes=num_classes)

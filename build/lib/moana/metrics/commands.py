@@ -1,0 +1,116 @@
+"""``moana evaluate-scoremaps``: wsolevaluation's metrics for any method's saved score maps.
+
+Score maps follow wsolevaluation's heatmap contract (one 224x224 float ``.npy`` in [0, 1] per
+image id, see :mod:`moana.cam`); the metadata folder is a wsolevaluation split. Box splits give
+MaxBoxAcc (largest contour, IoU 50) and MaxBoxAccV2 (all contours, mean over IoU 30/50/70);
+mask splits (with ``--mask-root``) give PxAP and PIoU. Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from moana.cam import load_scoremap
+from moana.metrics.boxes import BoxEvaluator, default_workers
+from moana.metrics.masks import MaskEvaluator
+from moana.io import atomic_write_text
+
+
+def evaluate_scoremap_dir(
+    scoremaps: str | os.PathLike,
+    metadata_dir: str | os.PathLike,
+    *,
+    step: float = 0.001,
+    mask_root: str | os.PathLike | None = None,
+    iou_thresholds: tuple[int, ...] = (30, 50, 70),
+    workers: int = 1,
+    curves: bool = False,
+    progress: bool = True,
+) -> dict:
+    """Evaluate a folder of saved score maps against a metadata split; returns the metrics."""
+    from moana.data.metadata import load_wsol_metadata
+
+    scoremaps = Path(scoremaps)
+    if not scoremaps.is_dir():
+        raise FileNotFoundError(f"score-map folder {scoremaps} does not exist")
+    metadata = load_wsol_metadata(metadata_dir)
+    if not metadata.boxes and not metadata.masks:
+        raise ValueError(f"{metadata.directory}: no boxes or masks in localization.txt")
+    if metadata.masks and not metadata.boxes and mask_root is None:
+        raise ValueError(f"{metadata.directory} lists masks: pass --mask-root (the folder the "
+                         "mask paths are relative to)")
+    box_evaluators: dict[str, BoxEvaluator] = {}
+    if metadata.boxes:
+        for name, multi in (("largest_contour", False), ("all_contours", True)):
+            box_evaluators[name] = BoxEvaluator(metadata, step=step, iou_thresholds=iou_thresholds,
+                                                multi_contour=multi, workers=workers)
+    mask_evaluator = (MaskEvaluator(metadata, mask_root, step=step)
+                      if metadata.masks and mask_root is not None else None)
+    try:
+        for image_id in tqdm(metadata.image_ids, desc="score maps", disable=not progress):
+            scoremap = load_scoremap(scoremaps, image_id)
+            for evaluator in box_evaluators.values():
+                if image_id in evaluator.gt_boxes:
+                    evaluator.accumulate(scoremap, image_id)
+            if mask_evaluator is not None and image_id in metadata.masks:
+                mask_evaluator.accumulate(scoremap, image_id)
+        result: dict = {"scoremaps": str(scoremaps), "metadata": str(metadata.directory),
+                        "num_images": len(metadata.image_ids), "step": step}
+        if box_evaluators:
+            single = box_evaluators["largest_contour"].compute()
+            multi = box_evaluators["all_contours"].compute()
+            result["MaxBoxAcc"] = single["MaxBoxAcc@50"]
+            result["MaxBoxAccV2"] = multi["MaxBoxAccV2"]
+            for tag, r in (("largest_contour", single), ("all_contours", multi)):
+                keep = {k: v for k, v in r.items() if curves or k not in ("curves", "thresholds")}
+                result[tag] = keep
+    finally:
+        for evaluator in box_evaluators.values():
+            evaluator.close()
+    if mask_evaluator is not None:
+        r = mask_evaluator.compute()
+        result["PxAP"] = r["PxAP"]
+        result["PIoU"] = r["PIoU"]
+        result["PIoU_threshold"] = r["PIoU_threshold"]
+        if curves:
+            result["mask_curves"] = {k: r[k] for k in ("precision", "recall", "thresholds")}
+    return result
+
+
+def _run(args: argparse.Namespace) -> int:
+    result = evaluate_scoremap_dir(
+        args.scoremaps, args.metadata, step=args.step, mask_root=args.mask_root,
+        iou_thresholds=tuple(args.iou), workers=args.workers, curves=args.curves,
+        progress=not args.quiet,
+    )
+    if args.output:
+        atomic_write_text(Path(args.output), json.dumps(result, indent=2))
+    json.dump(result, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "evaluate-scoremaps",
+        help="MaxBoxAcc/MaxBoxAccV2 or PxAP/PIoU of saved score maps (wsolevaluation numbers)",
+        description=__doc__.splitlines()[0],
+    )
+    parser.add_argument("--scoremaps", required=True, help="folder of <image id>.npy score maps")
+    parser.add_argument("--metadata", required=True, help="wsolevaluation split folder")
+    parser.add_argument("--step", type=float, default=0.001, help="CAM threshold step (0.001)")
+    parser.add_argument("--mask-root", default=None, help="folder mask paths are relative to")
+    parser.add_argument("--iou", type=int, nargs="+", default=[30, 50, 70],
+                        help="IoU thresholds in percent (must include 50)")
+    parser.add_argument("--workers", type=int, default=default_workers(),
+                        help="processes for the box evaluators (default: available CPUs, <= 8)")
+    parser.add_argument("--curves", action="store_true", help="include accuracy/PR curves")
+    parser.add_argument("--output", default=None, help="also write the JSON here (atomically)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(func=_run)

@@ -1,0 +1,127 @@
+"""Mask localization metrics: PxAP as wsolevaluation computes it, plus PIoU.
+
+PxAP (Choe et al., "Evaluating WSOL Methods Right", CVPR 2020; clovaai/wsolevaluation
+``MaskEvaluator``): ground-truth masks are resized to 224x224 with nearest neighbour, the
+foreground is any instance mask > 0.5, the ignore region is the ignore mask minus the foreground;
+score histograms of foreground and background pixels are pooled over the split with the
+threshold list plus [1, 2, 3] as bin edges; precision/recall come from reversed cumulative sums
+and AP = sum(precision[1:] * diff(recall)) over bins with TP+FP != 0, times 100.
+PIoU (not in wsolevaluation): the best pooled pixel IoU TP / (TP + FP + FN) over the same
+thresholds, in percent.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from moana.data.metadata import WSOLMetadata
+from moana.metrics.common import cam_thresholds as default_thresholds
+from moana.metrics.common import RESIZE_LENGTH, check_scoremap
+
+
+def load_mask(path: str | os.PathLike, size: int = RESIZE_LENGTH) -> np.ndarray:
+    """A grayscale PNG as float32, resized to size x size with nearest neighbour."""
+    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if image is None:
+        raise FileNotFoundError(f"cannot read mask image {path}")
+    return cv2.resize(np.float32(image), (size, size), interpolation=cv2.INTER_NEAREST)
+
+
+def ground_truth_mask(
+    mask_root: str | os.PathLike,
+    mask_paths: Sequence[str],
+    ignore_path: str | None,
+    size: int = RESIZE_LENGTH,
+) -> np.ndarray:
+    """uint8 (size, size): 1 = foreground, 0 = background, 255 = ignore (wsolevaluation's get_mask)."""
+    if not mask_paths:
+        raise ValueError("an image needs at least one mask")
+    root = Path(mask_root)
+    foreground = np.stack([load_mask(root / p, size) > 0.5 for p in mask_paths]).any(axis=0)
+    if ignore_path:
+        ignore = (load_mask(root / ignore_path, size) > 0.5) & ~foreground
+    else:
+        ignore = np.zeros_like(foreground)
+    return foreground.astype(np.uint8) + 255 * ignore.astype(np.uint8)
+
+
+class MaskEvaluator:
+    """Streaming PxAP and PIoU; mask paths in ``metadata.masks`` are relative to ``mask_root``."""
+
+    def __init__(
+        self,
+        metadata: WSOLMetadata,
+        mask_root: str | os.PathLike,
+        cam_thresholds: Sequence[float] | np.ndarray | None = None,
+        *,
+        step: float = 0.001,
+        image_size: int = RESIZE_LENGTH,
+    ):
+        if not metadata.masks:
+            raise ValueError(f"{metadata.directory}: the metadata lists no masks")
+        self.metadata = metadata
+        self.mask_root = Path(mask_root)
+        if not self.mask_root.is_dir():
+            raise FileNotFoundError(f"mask root {self.mask_root} is not a directory")
+        self.thresholds = (
+            default_thresholds(step) if cam_thresholds is None
+            else np.asarray(cam_thresholds, dtype=np.float64)
+        )
+        self.edges = np.append(self.thresholds, [1.0, 2.0, 3.0])
+        if (np.diff(self.edges) <= 0).any():
+            raise ValueError("cam_thresholds must increase strictly within [0, 1)")
+        self.image_size = image_size
+        self.true_hist = np.zeros(len(self.edges) - 1)
+        self.false_hist = np.zeros(len(self.edges) - 1)
+        self.count = 0
+
+    def accumulate_with_mask(self, scoremap: np.ndarray, gt_mask: np.ndarray) -> None:
+        """Add one map against a ready ground-truth mask (1 fg, 0 bg, 255 ignore)."""
+        check_scoremap(scoremap)
+        if scoremap.shape != gt_mask.shape:
+            raise ValueError(f"score map {scoremap.shape} and mask {gt_mask.shape} differ in shape")
+        self.true_hist += np.histogram(scoremap[gt_mask == 1], bins=self.edges)[0]
+        self.false_hist += np.histogram(scoremap[gt_mask == 0], bins=self.edges)[0]
+        self.count += 1
+
+    def accumulate(self, scoremap: np.ndarray, image_id: str) -> None:
+        if image_id not in self.metadata.masks:
+            raise KeyError(f"image id {image_id!r} has no mask in {self.metadata.directory}")
+        gt = ground_truth_mask(self.mask_root, self.metadata.masks[image_id],
+                               self.metadata.ignore.get(image_id), self.image_size)
+        check_scoremap(scoremap, f"score map of {image_id}")
+        self.accumulate_with_mask(scoremap, gt)
+
+    def compute(self) -> dict:
+        """PxAP and PIoU in percent, the PIoU threshold and the precision/recall curve."""
+        tp = self.true_hist[::-1].cumsum()
+        fn = self.true_hist.sum() - tp
+        fp = self.false_hist[::-1].cumsum()
+        if ((tp + fn) <= 0).all():
+            raise ValueError("no positive ground-truth pixel in the evaluated set")
+        if ((tp + fp) <= 0).all():
+            raise ValueError("no positive prediction in the evaluated set")
+        nonzero = (tp + fp) != 0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            precision = tp / (tp + fp)
+            recall = tp / (tp + fn)
+            iou = tp / (tp + fp + fn)
+        pxap = float((precision[1:] * np.diff(recall))[nonzero[1:]].sum() * 100)
+        # reversed index j counts pixels with score >= edges[-2 - j]
+        thresholds_rev = self.edges[:-1][::-1]
+        valid = thresholds_rev <= 1.0
+        best = int(np.nanargmax(np.where(valid, iou, -1)))
+        return {
+            "num_images": self.count,
+            "PxAP": pxap,
+            "PIoU": float(iou[best] * 100),
+            "PIoU_threshold": float(thresholds_rev[best]),
+            "precision": precision[::-1].tolist(),
+            "recall": recall[::-1].tolist(),
+            "thresholds": self.edges[:-1].tolist(),
+        }

@@ -1,0 +1,96 @@
+"""``moana train`` and ``moana evaluate``: thin wrappers around :func:`moana.train.fit` and
+:func:`moana.train.evaluate.evaluate_run` (wsolevaluation protocol, MoANA paper settings)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from moana.train.config import available_configs
+
+
+def _summary(metrics: dict[str, Any]) -> str:
+    keys = ("top1_cls", "top1_loc", "top5_loc", "gt_known_loc", "MaxBoxAcc", "MaxBoxAccV2",
+            "MaxBoxAcc@30", "MaxBoxAcc@50", "MaxBoxAcc@70", "PxAP", "PIoU")
+    return json.dumps({k: round(float(metrics[k]), 3) for k in keys if k in metrics}, indent=2)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from moana.train.config import load_config
+    from moana.train.fit import fit
+    from moana.train.records import CONFIG_FILE
+
+    if args.resume:
+        run_dir = Path(args.resume)
+        if args.config:
+            config = load_config(args.config, args.overrides)
+        else:
+            config = load_config(run_dir / CONFIG_FILE, args.overrides)
+        metrics = fit(config, run_dir=run_dir, resume=True, quiet=args.quiet or None)
+    else:
+        if not args.config:
+            raise ValueError("give --config NAME_OR_YAML (shipped: "
+                             f"{', '.join(available_configs())}) or --resume RUN_DIR")
+        config = load_config(args.config, args.overrides)
+        metrics = fit(config, run_dir=args.run_dir, quiet=args.quiet or None)
+    print(_summary(metrics))
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from moana.train.config import load_config
+    from moana.train.evaluate import evaluate_checkpoint, evaluate_run
+    from moana.train.records import write_json
+
+    if args.run:
+        if args.overrides or args.config:
+            raise ValueError("--run uses the run's own config.yaml; --config and overrides go "
+                             "with --checkpoint FILE instead")
+        metrics = evaluate_run(args.run, args.split, args.save_cams, checkpoint=args.checkpoint,
+                               quiet=args.quiet or None, device=args.device)
+    else:
+        if not (args.checkpoint and args.config):
+            raise ValueError("give --run RUN_DIR, or --checkpoint FILE with --config CONFIG")
+        config = load_config(args.config, args.overrides)
+        metrics = evaluate_checkpoint(config, args.checkpoint, split=args.split,
+                                      save_cams=args.save_cams, quiet=args.quiet or None,
+                                      device=args.device)
+    if args.output:
+        write_json(Path(args.output), metrics)
+    print(_summary(metrics))
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    train = subparsers.add_parser(
+        "train", help="train a WSOL model (CAM / MoANA) and record the run",
+        description="Train with a shipped config or a YAML file; overrides look like "
+                    "optim.lr=0.01. Shipped configs: " + ", ".join(available_configs()))
+    train.add_argument("--config", help="shipped config name or YAML path")
+    train.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                       help="config overrides, e.g. optim.epochs=3 runtime.seed=1")
+    train.add_argument("--run-dir", type=Path, default=None,
+                       help="run directory (default runs/<name>-seed<s>-<time>)")
+    train.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last "
+                                                            "checkpoint")
+    train.add_argument("--quiet", action="store_true", help="no progress bars")
+    train.set_defaults(func=_train)
+
+    evaluate = subparsers.add_parser(
+        "evaluate", help="recompute a run's metrics on a split (and write its score maps)",
+        description="Evaluate a run directory (or a checkpoint with its config) on a split; "
+                    "--save-cams writes <image_id>.npy score maps (wsolevaluation contract).")
+    evaluate.add_argument("--run", type=Path, help="run directory")
+    evaluate.add_argument("--split", default="test", choices=("train", "val", "test"))
+    evaluate.add_argument("--checkpoint", help="best, last, or a checkpoint file")
+    evaluate.add_argument("--config", help="config (with --checkpoint FILE, no --run)")
+    evaluate.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                          help="config overrides (with --config)")
+    evaluate.add_argument("--save-cams", type=Path, default=None, metavar="DIR",
+                          help="write the score maps as DIR/<image_id>.npy")
+    evaluate.add_argument("--output", type=Path, help="also write the metrics to this JSON")
+    evaluate.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: config)")
+    evaluate.add_argument("--quiet", action="store_true", help="no progress bars")
+    evaluate.set_defaults(func=_evaluate)

@@ -1,0 +1,139 @@
+"""Result tables: CSV plus a rendered Markdown copy, with a caption side file for results/README.
+
+The WSOL comparison follows the paper's Table (Sohn et al., "MoANA", Sci. Rep. 2023): CAM vs MoANA
+per backbone with top-1 classification, top-1 / GT-known localization and MaxBoxAccV2 with its
+IoU 30/50/70 parts (Choe et al., CVPR 2020), PxAP where masks exist, and the center-Gaussian
+baseline as a floor. Numbers published in the paper appear in a separate ``reported`` column.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from moana.io import atomic_write, atomic_write_text
+from moana.viz._io import write_meta
+
+REPORTED_SOURCE = "MoANA, Sci. Rep. 2023 (Sohn et al.), doi:10.1038/s41598-023-45796-8"
+#: (dataset, backbone, method, metric) -> value published in the paper. Left EMPTY on purpose: the
+#: paper's tables could not be retrieved reliably while writing this kit, and invented numbers
+#: would be worse than none. Fill in from the paper (with the table number) to show them.
+REPORTED: dict[tuple[str, str, str, str], float] = {}
+
+#: canonical column -> accepted keys in metric dicts (train/eval outputs, BoxEvaluator.compute()).
+WSOL_COLUMNS: dict[str, tuple[str, ...]] = {
+    "top1_cls": ("top1_cls", "top1", "top1_acc", "classification", "acc", "accuracy"),
+    "top1_loc": ("top1_loc", "top1_localization"),
+    "gt_known_loc": ("gt_known_loc", "GT-known loc", "gt_known", "MaxBoxAcc"),
+    "MaxBoxAccV2": ("MaxBoxAccV2", "maxboxaccv2", "max_box_acc_v2"),
+    "IoU30": ("MaxBoxAcc@30", "iou30", "IoU30"),
+    "IoU50": ("MaxBoxAcc@50", "iou50", "IoU50"),
+    "IoU70": ("MaxBoxAcc@70", "iou70", "IoU70"),
+    "PxAP": ("PxAP", "pxap"),
+}
+
+
+def _find(metrics: Mapping[str, Any], keys: Iterable[str]) -> float:
+    flat = dict(metrics)
+    for value in list(metrics.values()):  # one level of nesting ({"box": {...}, "mask": {...}})
+        if isinstance(value, Mapping):
+            for k, v in value.items():
+                flat.setdefault(k, v)
+    for key in keys:
+        value = flat.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    return math.nan
+
+
+def wsol_row(backbone: str, method: str, metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """One comparison-table row from a metrics dict (missing metrics become NaN)."""
+    row: dict[str, Any] = {"backbone": backbone, "method": method}
+    for column, keys in WSOL_COLUMNS.items():
+        row[column] = _find(metrics, keys)
+    return row
+
+
+def wsol_comparison_table(rows: Iterable[Mapping[str, Any]], *, dataset: str) -> pd.DataFrame:
+    """Rows (see :func:`wsol_row`) -> the comparison table, with the ``reported`` column.
+
+    Columns that are NaN in every row (e.g. PxAP without masks) are dropped; the ``reported``
+    MaxBoxAccV2 column is kept even when empty, so readers see that it was looked for.
+    """
+    table = pd.DataFrame(list(rows))
+    if table.empty:
+        raise ValueError("no runs to tabulate: did stage 01_train_wsol write any run?")
+    for column in ("backbone", "method"):
+        if column not in table:
+            raise ValueError(f"rows need a {column!r} entry, got columns {list(table.columns)}")
+    metric_cols = [c for c in WSOL_COLUMNS if c in table and table[c].notna().any()]
+    table = table[["backbone", "method", *metric_cols]].copy()
+    table["reported MaxBoxAccV2"] = [
+        REPORTED.get((dataset, b, m, "MaxBoxAccV2"), math.nan)
+        for b, m in zip(table["backbone"], table["method"])
+    ]
+    order = {"center baseline": 0, "cam": 1}
+    table["_order"] = [order.get(str(m).lower(), 2) for m in table["method"]]
+    return table.sort_values(["backbone", "_order", "method"]).drop(columns="_order").reset_index(drop=True)
+
+
+def to_markdown(table: pd.DataFrame, *, floatfmt: str = ".2f") -> str:
+    """GitHub Markdown of a table; NaN shows as an empty cell, floats use ``floatfmt`` and strings
+    stay as written (tabulate would otherwise read "+2.5" as a number and drop the sign)."""
+    def cell(value: Any) -> str:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return ""
+        if isinstance(value, float):
+            return format(value, floatfmt)
+        return str(value)
+
+    columns = [str(c) for c in table.columns]
+    rows = [[cell(v) for v in row] for row in table.astype(object).itertuples(index=False)]
+    align = ["right" if pd.api.types.is_numeric_dtype(table[c]) and not pd.api.types.is_bool_dtype(table[c])
+             else "left" for c in table.columns]
+    from tabulate import tabulate
+
+    return tabulate(rows, headers=columns, tablefmt="pipe", disable_numparse=True, colalign=align)
+
+
+def save_table(
+    table: pd.DataFrame,
+    name: str,
+    output_dir: str | Path,
+    *,
+    caption: str,
+    dataset: str,
+    synthetic: bool,
+    floatfmt: str = ".2f",
+    notes: str | None = None,
+) -> Path:
+    """Write ``<output_dir>/tables/<name>.csv``, ``<name>.md`` and ``<name>.meta.json``.
+
+    ``caption`` is the one line results/README.md shows for this table.
+    """
+    if not name or "/" in name or name.startswith("."):
+        raise ValueError(f"bad table name {name!r}")
+    if not isinstance(table, pd.DataFrame):
+        raise TypeError(f"table {name}: expected a pandas DataFrame, got {type(table).__name__}")
+    folder = Path(output_dir) / "tables"
+    csv = folder / f"{name}.csv"
+    atomic_write(csv, lambda tmp: table.to_csv(tmp, index=False))
+    label = f"{dataset} (synthetic)" if synthetic and "synthetic" not in dataset.lower() else dataset
+    md = [f"**{caption.strip()}** — data: {label}", "", to_markdown(table, floatfmt=floatfmt)]
+    if notes:
+        md += ["", notes.strip()]
+    atomic_write_text(folder / f"{name}.md", "\n".join(md) + "\n")
+    write_meta(csv, kind="table", caption=caption, dataset=dataset, synthetic=synthetic,
+               extra={"rows": int(len(table)), "columns": [str(c) for c in table.columns]})
+    return csv
+
+
+REPORTED_NOTE = (
+    f"`reported`: numbers published in {REPORTED_SOURCE}, shown beside ours; the column is empty "
+    "where the paper's value is not recorded in moana.viz.tables.REPORTED (not retrieved "
+    "reliably, so not filled in)."
+)

@@ -1,0 +1,16 @@
+"""Weakly supervised semantic segmentation with MoANA CAMs, IRN-style.
+
+The pipeline of Ahn, Cho & Kwak, "Weakly Supervised Learning of Instance Segmentation with
+Inter-pixel Relations" (IRN, CVPR 2019), which MoANA (Sohn et al., Sci. Rep. 2023) reuses for
+its WSSS experiments: train a CAM network (``train_cam``), infer multi-scale CAMs
+(``make_cam``), evaluate them (``eval_cam``), derive inter-pixel relation labels
+(``ir_label``), train the boundary branch of IRN (``irn``), propagate CAMs by random walk into
+pseudo-masks (``sem_seg``) and evaluate them (``eval_sem_seg``). ``pipeline`` runs all steps,
+each restartable from its outputs on disk.
+"""
+
+from moana.wsss.pipeline import (STEPS, WSSSConfig, load_summary, load_wsss_config,
+                                  prepare_data, run_dirs, run_pipeline, run_step)
+
+__all__ = ["STEPS", "WSSSConfig", "load_summary", "load_wsss_config", "prepare_data",
+           "run_dirs", "run_pipeline", "run_step"]
