@@ -16,10 +16,10 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from moana.cam import load_scoremap
 from moana.metrics.boxes import BoxEvaluator, default_workers
 from moana.metrics.masks import MaskEvaluator
 from moana.io import atomic_write_text
+from moana.scoremaps import load_scoremap
 
 
 def evaluate_scoremap_dir(
