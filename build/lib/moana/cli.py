@@ -164,9 +164,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser = build_parser(argv)
         args = parser.parse_args(argv)
-        if not getattr(args, "func", None):
-            (parser if args.command is None else parser._subparsers._group_actions[0]
-             .choices[args.command]).print_help()
+        if not getattr(args, "func", None):  # no command given
+            parser.print_help()
             return 2
         result = args.func(args)
     except KeyboardInterrupt:
