@@ -1,17 +1,18 @@
 # The README's two commands: `make reproduce` and `make test`. Both set up .venv when it is
-# missing or when pyproject.toml changed, and are quick when it is already set up.
+# missing or when pyproject.toml or constraints.txt changed, and are quick when it is already set up.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+EXTRAS := dev,crf,notebooks,fast-eval
 export OMP_NUM_THREADS ?= 2
-export MPLBACKEND := Agg
 
 .PHONY: setup test test-slow test-all reproduce clean-results
 
-$(STAMP): pyproject.toml
+# the exact tested set: constraints.txt pins every package; pyproject.toml only has ranges
+$(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q -e '.[dev,crf]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[$(EXTRAS)]'
 	$(PY) -m ipykernel install --sys-prefix --name python3 > /dev/null
 	@touch $(STAMP)
 
@@ -25,6 +26,9 @@ test-slow: $(STAMP)  ## end-to-end tests (notebooks, paper-layout stand-ins); CI
 
 test-all: $(STAMP)
 	$(PY) -m pytest -q -m "slow or not slow"
+
+# tests draw off-screen; the notebooks' kernels keep the inline backend (figures in the copies)
+test test-slow test-all: export MPLBACKEND := Agg
 
 reproduce: $(STAMP)  ## regenerate results/ with the smoke profile on the CPU
 	$(PY) -m moana reproduce --profile smoke

@@ -2,16 +2,33 @@
 wsolevaluation's per-image, per-threshold findContours) on random 224x224 maps with blobs.
 
     .venv/bin/python benchmarks/bench_eval.py --num-maps 500 --steps 0.001 0.01 --workers 2
+    .venv/bin/python benchmarks/bench_eval.py --end-to-end 300 --skip-per-map
 
-Prints, per threshold step and contour mode, seconds per map for both paths, the ratio measured
+Per map: per threshold step and contour mode, seconds per map for both paths, the ratio measured
 in this run, and whether the accuracy curves are equal (they must be). ``--reference-maps K``
 times the slow path on the first K maps only (its per-map time is then scaled to all maps; the
 equality check covers those K maps) — the full 500 maps at step 0.001 take minutes.
+
+End to end (``--end-to-end N``): N CAM-like score maps (a 28x28 map of blobs and noise upsampled
+by the CAM pipeline, :func:`moana.cam.scoremap_from_cam`) and a wsolevaluation metadata split are
+written to a temporary folder; then ``moana evaluate-scoremaps --step 0.001`` (MaxBoxAcc and
+MaxBoxAccV2) runs as a whole process, start-up included, against the reference run the same way:
+a process that reads the same files and evaluates them with moana.metrics.reference, the
+line-by-line re-statement of wsolevaluation's algorithm (wsolevaluation itself does not run on
+NumPy 2), both contour modes, one process, numba not imported. The ratio of the wall times and
+whether both processes print the same MaxBoxAcc / MaxBoxAccV2 are reported.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -57,6 +74,116 @@ def run_fast(maps, boxes, thresholds, multi, workers):
     return time.perf_counter() - start, result
 
 
+def cam_like_maps(n: int, seed: int = 0, cam_size: int = 28) -> tuple[list[np.ndarray], list]:
+    """CAM-like score maps: a cam_size x cam_size map (1-3 blobs + 0.15 uniform noise) through
+    the CAM pipeline (bicubic to 224, min-max); one or two GT boxes each."""
+    from moana.cam import scoremap_from_cam
+
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:cam_size, :cam_size]
+    maps, boxes = [], []
+    for _ in range(n):
+        cam = 0.15 * rng.random((cam_size, cam_size))
+        for _ in range(rng.integers(1, 4)):
+            cx, cy = rng.uniform(0, cam_size, 2)
+            s = rng.uniform(1.5, 6) * cam_size / 28
+            cam += rng.uniform(0.3, 1) * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * s * s))
+        maps.append(scoremap_from_cam(cam, "minmax", size=(SIZE, SIZE)))
+        k = int(rng.integers(1, 3))
+        x0, y0 = rng.integers(0, SIZE - 40, k), rng.integers(0, SIZE - 40, k)
+        w, h = rng.integers(30, SIZE, k), rng.integers(30, SIZE, k)
+        boxes.append([(int(a), int(b), int(min(a + c, SIZE - 1)), int(min(b + d, SIZE - 1)))
+                      for a, b, c, d in zip(x0, y0, w, h)])
+    return maps, boxes
+
+
+def write_split(folder: Path, maps: list[np.ndarray], boxes: list) -> tuple[Path, Path]:
+    """<folder>/scoremaps/<id>.npy and a wsolevaluation metadata split <folder>/metadata."""
+    scoremaps, meta = folder / "scoremaps", folder / "metadata"
+    scoremaps.mkdir(parents=True)
+    meta.mkdir(parents=True)
+    ids = [f"img{i:04d}.jpg" for i in range(len(maps))]
+    for image_id, m in zip(ids, maps):
+        np.save(scoremaps / image_id.replace(".jpg", ".npy"), m)
+    (meta / "image_ids.txt").write_text("\n".join(ids) + "\n")
+    (meta / "class_labels.txt").write_text("".join(f"{i},0\n" for i in ids))
+    (meta / "image_sizes.txt").write_text("".join(f"{i},{SIZE},{SIZE}\n" for i in ids))
+    (meta / "localization.txt").write_text("".join(
+        f"{i},{b[0]},{b[1]},{b[2]},{b[3]}\n" for i, bs in zip(ids, boxes) for b in bs))
+    return scoremaps, meta
+
+
+def reference_process(scoremaps: Path, metadata: Path, step: float) -> dict:
+    """What the reference run does in its own process: read the split and the maps, evaluate
+    both contour modes with moana.metrics.reference, return MaxBoxAcc and MaxBoxAccV2."""
+    from moana.metrics.reference import reference_max_box_acc
+
+    ids = (metadata / "image_ids.txt").read_text().split()
+    gt: dict[str, list] = {}
+    for line in (metadata / "localization.txt").read_text().split():
+        image_id, *coords = line.split(",")
+        gt.setdefault(image_id, []).append([int(float(c)) for c in coords])
+    maps = [np.load(scoremaps / i.replace(".jpg", ".npy")) for i in ids]
+    thresholds = np.arange(0, 1, step)
+    largest = reference_max_box_acc(maps, [gt[i] for i in ids], thresholds, (30, 50, 70), False)
+    every = reference_max_box_acc(maps, [gt[i] for i in ids], thresholds, (30, 50, 70), True)
+    return {"MaxBoxAcc": float(largest[50].max()),
+            "MaxBoxAccV2": float(np.mean([every[d].max() for d in (30, 50, 70)]))}
+
+
+def _timed(command: list[str], env: dict[str, str]) -> tuple[float, float, dict]:
+    """Wall seconds, CPU seconds (user + system of the process and the worker processes it
+    waited for: robust to other load on the machine) and the printed JSON."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    out = subprocess.run(command, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if out.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed: {out.stderr.strip()[-500:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return seconds, cpu, json.loads(out.stdout)
+
+
+def end_to_end(n: int, step: float, workers: list[int], runs: int, seed: int,
+               kind: str = "cam") -> None:
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    with tempfile.TemporaryDirectory() as tmp:
+        maps = cam_like_maps(n, seed) if kind == "cam" else random_maps(n, seed)
+        scoremaps, meta = write_split(Path(tmp), *maps)
+        fast = [sys.executable, "-m", "moana", "evaluate-scoremaps", "--scoremaps", str(scoremaps),
+                "--metadata", str(meta), "--step", str(step), "--quiet"]
+        first, _, _ = _timed([*fast, "--workers", "1"], env)  # numba compile or cache load
+        print(f"# end to end: {n} {'CAM-like' if kind == 'cam' else 'full-resolution noisy'} maps, step {step}, both contour modes; whole processes "
+              f"(python start-up, imports, reading the files included)")
+        print(f"# first moana run (numba cache fill when cold): {first:.2f} s")
+        fast_times: dict[int, tuple[float, float]] = {}
+        for w in workers:
+            walls, cpus = [], []
+            for _ in range(runs):
+                seconds, cpu, result = _timed([*fast, "--workers", str(w)], env)
+                walls.append(seconds)
+                cpus.append(cpu)
+            fast_times[w] = statistics.median(walls), statistics.median(cpus)
+            print(f"moana evaluate-scoremaps --workers {w}: wall {fast_times[w][0]:8.2f} s, "
+                  f"CPU {fast_times[w][1]:8.2f} s (medians of {runs})  "
+                  f"MaxBoxAcc {result['MaxBoxAcc']:.4f}  MaxBoxAccV2 {result['MaxBoxAccV2']:.4f}")
+        ref_env = dict(env, MOANA_DISABLE_NUMBA="1")
+        ref_wall, ref_cpu, ref = _timed([sys.executable, str(Path(__file__).resolve()),
+                                         "--reference-process", str(scoremaps), str(meta),
+                                         "--steps", str(step)], ref_env)
+        print(f"reference process (moana.metrics.reference, wsolevaluation's algorithm "
+              f"re-stated): wall {ref_wall:8.2f} s, CPU {ref_cpu:8.2f} s  "
+              f"MaxBoxAcc {ref['MaxBoxAcc']:.4f}  MaxBoxAccV2 {ref['MaxBoxAccV2']:.4f}")
+        same = (abs(ref["MaxBoxAcc"] - result["MaxBoxAcc"]) < 1e-9
+                and abs(ref["MaxBoxAccV2"] - result["MaxBoxAccV2"]) < 1e-9)
+        for w, (wall, cpu) in fast_times.items():
+            print(f"end-to-end ratio (workers {w}): wall {ref_wall / wall:6.1f}x, "
+                  f"CPU {ref_cpu / cpu:6.1f}x")
+        print(f"# same MaxBoxAcc and MaxBoxAccV2: {same}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--num-maps", type=int, default=500)
@@ -68,8 +195,29 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--noise", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--end-to-end", type=int, default=0, metavar="N",
+                        help="also time whole processes over N CAM-like maps (e.g. 300)")
+    parser.add_argument("--e2e-workers", type=int, nargs="+", default=[1, 2],
+                        help="--workers values of the end-to-end moana runs")
+    parser.add_argument("--e2e-runs", type=int, default=3, help="moana runs per setting (median)")
+    parser.add_argument("--e2e-maps", choices=("cam", "blobs"), default="cam",
+                        help="cam: CAM-like (28x28 upsampled); blobs: the per-map benchmark's "
+                             "full-resolution maps with pixel noise (many more contours)")
+    parser.add_argument("--skip-per-map", action="store_true", help="only the end-to-end part")
+    parser.add_argument("--reference-process", nargs=2, type=Path, metavar=("SCOREMAPS", "META"),
+                        help=argparse.SUPPRESS)  # the reference side of --end-to-end
     args = parser.parse_args()
+    if args.reference_process:
+        print(json.dumps(reference_process(*args.reference_process, args.steps[0])))
+        return
+    if not args.skip_per_map:
+        per_map(args)
+    if args.end_to_end:
+        end_to_end(args.end_to_end, 0.001, args.e2e_workers, args.e2e_runs, args.seed,
+                   args.e2e_maps)
 
+
+def per_map(args: argparse.Namespace) -> None:
     maps, boxes = random_maps(args.num_maps, args.seed, args.noise)
     n_ref = min(args.reference_maps or args.num_maps, args.num_maps)
     start = time.perf_counter()

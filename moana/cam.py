@@ -21,17 +21,15 @@ Score maps are saved in wsolevaluation's heatmap contract: one float ``.npy`` pe
 from __future__ import annotations
 
 import contextlib
-import os
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 import cv2
 import numpy as np
 import torch
-from moana.io import atomic_save_npy
+from moana.scoremaps import load_scoremap, save_scoremap, save_scoremaps, scoremap_path  # noqa: F401
 
 Normalization = Literal["minmax", "moana_official"]
 NanPolicy = Literal["warn", "zeros", "raise"]
@@ -112,42 +110,6 @@ def scoremap_from_cam(
         _handle_nan(cam, nan_policy, name)  # raises or warns per nan_policy
         return np.zeros((int(size[1]), int(size[0])))
     return normalize_scoremap(resize_cam(cam, size), method, nan_policy=nan_policy, name=name)
-
-
-def scoremap_path(directory: str | os.PathLike, image_id: str) -> Path:
-    """``<dir>/<image id with its extension replaced by .npy>`` (wsolevaluation's contract)."""
-    return Path(directory) / (os.path.splitext(image_id)[0] + ".npy")
-
-
-def save_scoremap(directory: str | os.PathLike, image_id: str, scoremap: np.ndarray) -> Path:
-    """Write one score map (float64) atomically; returns its path."""
-    path = scoremap_path(directory, image_id)
-    atomic_save_npy(path, np.asarray(scoremap, dtype=np.float64))
-    return path
-
-
-def save_scoremaps(
-    directory: str | os.PathLike, image_ids: Iterable[str], maps: Iterable[np.ndarray]
-) -> list[Path]:
-    """Write score maps, one ``.npy`` per image id."""
-    return [save_scoremap(directory, i, m) for i, m in zip(image_ids, maps, strict=True)]
-
-
-def load_scoremap(directory: str | os.PathLike, image_id: str) -> np.ndarray:
-    """Read one score map. Also accepts ``<dir>/<image id>.npy`` (wsolevaluation's loader form)."""
-    path = scoremap_path(directory, image_id)
-    if not path.is_file():
-        alternative = Path(directory) / (image_id + ".npy")
-        if not alternative.is_file():
-            raise FileNotFoundError(f"no score map for image {image_id!r}: expected {path}")
-        path = alternative
-    try:
-        array = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as err:
-        raise ValueError(f"{path}: not a readable .npy score map ({err})") from err
-    if array.ndim != 2:
-        raise ValueError(f"{path}: a score map must be 2-D, got shape {array.shape}")
-    return array
 
 
 @dataclass

@@ -12,6 +12,7 @@ Intermediate artefacts (datasets, runs, checkpoints) live in the work dir, outsi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as _dt
 import json
 import os
@@ -19,7 +20,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,11 @@ from moana.io import atomic_write_text
 from moana.profiles import PROFILES, STAGES, parse_override, stage_name, stage_parameters
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+#: the checkout's notebooks/ (absent when moana is installed from a wheel)
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
+#: matplotlib backend of the notebooks' kernels: inline, so executed copies keep their figures
+#: (an inherited MPLBACKEND=Agg, as test runs set, would leave them without images)
+KERNEL_MPLBACKEND = "module://matplotlib_inline.backend_inline"
 #: what the runner owns inside results/; anything else there is left alone.
 MANAGED = ("tables", "figures", "notebooks", "manifest.json", "README.md")
 MANIFEST = "manifest.json"
@@ -88,17 +93,61 @@ def _swap_in(staging: Path, results_dir: Path) -> None:
 Executor = Callable[[Path, Path, dict[str, Any]], None]
 
 
-def papermill_executor(kernel_name: str = "python3", log_output: bool = False) -> Executor:
-    """Run a notebook with papermill in its own folder (relative defaults resolve there)."""
+@contextlib.contextmanager
+def kernel_environment(**variables: str) -> Iterator[None]:
+    """Set environment variables for kernels started inside the block (they inherit
+    ``os.environ``), restoring the previous values afterwards."""
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def quiet_default() -> bool:
+    """No progress bars under CI (``CI`` set to a true value)."""
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def papermill_executor(kernel_name: str = "python3", log_output: bool = False,
+                       progress_bar: bool = True) -> Executor:
+    """Run a notebook with papermill in its own folder (relative defaults resolve there), with
+    papermill's cell progress bar (unless ``progress_bar=False``) and the inline matplotlib
+    backend in the kernel (:data:`KERNEL_MPLBACKEND`)."""
 
     def execute(notebook: Path, output: Path, parameters: dict[str, Any]) -> None:
         import papermill as pm
 
-        pm.execute_notebook(str(notebook), str(output), parameters=parameters,
-                            kernel_name=kernel_name, cwd=str(notebook.parent),
-                            progress_bar=False, log_output=log_output)
+        with kernel_environment(MPLBACKEND=KERNEL_MPLBACKEND):
+            pm.execute_notebook(str(notebook), str(output), parameters=parameters,
+                                kernel_name=kernel_name, cwd=str(notebook.parent),
+                                progress_bar=progress_bar, log_output=log_output)
 
     return execute
+
+
+def find_notebooks_dir(path: str | Path | None = None) -> Path:
+    """The folder of the numbered notebooks: ``path`` when given, else the checkout's
+    ``notebooks/`` (next to the package), else ``./notebooks``. Raises FileNotFoundError
+    saying to pass ``--notebooks DIR`` when none holds them (e.g. moana installed from a
+    wheel, run outside a checkout)."""
+    if path is not None:
+        folder = Path(path)
+        if not folder.is_dir() or not any(folder.glob("*.ipynb")):
+            raise FileNotFoundError(f"--notebooks {folder}: no .ipynb notebooks there")
+        return folder
+    for folder in (NOTEBOOKS_DIR, Path.cwd() / "notebooks"):
+        if folder.is_dir() and any(folder.glob("*.ipynb")):
+            return folder
+    raise FileNotFoundError(
+        f"no notebooks/ folder found (looked in {NOTEBOOKS_DIR} and ./notebooks): moana is "
+        "installed without its notebooks; pass --notebooks DIR (the notebooks/ folder of a "
+        "clone of the repository)")
 
 
 def select_stages(only: Sequence[str] | None) -> list[str]:
@@ -115,23 +164,29 @@ def reproduce(
     work_dir: str | Path = "work",
     only: Sequence[str] | None = None,
     overrides: dict[str, Any] | None = None,
-    notebooks_dir: str | Path = NOTEBOOKS_DIR,
+    notebooks_dir: str | Path | None = None,
     kernel_name: str = "python3",
     log_output: bool = False,
     echo: bool = True,
+    progress_bar: bool | None = None,
     execute: Executor | None = None,
 ) -> dict[str, Any]:
     """Run the stages of ``profile`` and publish into ``results_dir``; return the manifest.
 
     ``execute(notebook, executed_copy, parameters)`` runs one notebook (default: papermill with
-    ``kernel_name``, in the notebooks folder). Raises :class:`StageFailed` (results untouched)
-    when a notebook fails.
+    ``kernel_name``, in the notebooks folder, see :func:`papermill_executor`);
+    ``notebooks_dir`` defaults to :func:`find_notebooks_dir`. ``echo`` prints a line per stage
+    (start, end); ``progress_bar`` (default: on unless ``CI`` is set or ``echo`` is False)
+    shows papermill's per-cell bar. Raises :class:`StageFailed` (results untouched) when a
+    notebook fails, FileNotFoundError when a notebook is missing.
     """
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; choose from {', '.join(PROFILES)}")
     results_dir = Path(results_dir).resolve()
     work_dir = Path(work_dir).resolve()
-    notebooks_dir = Path(notebooks_dir).resolve()
+    notebooks_dir = find_notebooks_dir(notebooks_dir).resolve()
+    if progress_bar is None:
+        progress_bar = echo and not quiet_default()
     stages = select_stages(only)
     for stage in stages:
         if not (notebooks_dir / f"{stage}.ipynb").is_file():
@@ -157,16 +212,16 @@ def reproduce(
                 for rel in previous["stages"].get(stage, {}).get("files", []):
                     (staging / rel).unlink(missing_ok=True)
         (staging / "notebooks").mkdir(exist_ok=True)
-        for stage in stages:
+        for number, stage in enumerate(stages, start=1):
             params = stage_parameters(profile, stage, work_dir=work_dir, output_dir=staging,
                                       overrides=overrides)
             before = _files(staging)
             out_nb = staging / "notebooks" / f"{stage}.ipynb"
             if echo:
-                print(f"[moana reproduce] {stage} ({profile}) ...", flush=True)
+                print(f"[moana reproduce] {number}/{len(stages)} {stage} ({profile}) ...", flush=True)
             start = time.perf_counter()
             try:
-                (execute or papermill_executor(kernel_name, log_output))(
+                (execute or papermill_executor(kernel_name, log_output, progress_bar))(
                     notebooks_dir / f"{stage}.ipynb", out_nb, params)
             except Exception as err:  # papermill's execution error, dead kernel, ...
                 kept = work_dir / "failed" / f"{stage}.ipynb"
@@ -185,7 +240,8 @@ def reproduce(
                 "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             }
             if echo:
-                print(f"[moana reproduce] {stage} done in {seconds:.1f} s", flush=True)
+                print(f"[moana reproduce] {number}/{len(stages)} {stage} done in {seconds:.1f} s",
+                      flush=True)
         manifest["stages"] = {s: manifest["stages"][s] for s in STAGES if s in manifest["stages"]}
         manifest.update(profile=profile, commit=git_commit(),
                         created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -203,15 +259,11 @@ def reproduce(
 def _run(args: argparse.Namespace) -> int:
     overrides = dict(parse_override(item) for item in args.param or [])
     start = time.perf_counter()
-    try:
-        manifest = reproduce(
-            args.profile, results_dir=args.results, work_dir=args.work_dir, only=args.only,
-            overrides=overrides, notebooks_dir=args.notebooks, kernel_name=args.kernel,
-            log_output=args.log_output,
-        )
-    except StageFailed as err:
-        print(f"moana reproduce: {err}", file=sys.stderr)
-        return 1
+    manifest = reproduce(  # StageFailed etc. become one line in moana.cli
+        args.profile, results_dir=args.results, work_dir=args.work_dir, only=args.only,
+        overrides=overrides, notebooks_dir=args.notebooks, kernel_name=args.kernel,
+        log_output=args.log_output, progress_bar=False if args.quiet else None,
+    )
     total = time.perf_counter() - start
     ran = ", ".join(f"{s} {manifest['stages'][s]['seconds']:.0f}s" for s in select_stages(args.only))
     print(f"[moana reproduce] wrote {args.results}/ in {total:.0f} s ({ran})")
@@ -230,22 +282,72 @@ def register(subparsers: Any) -> None:
                         help="smoke: synthetic data, CPU, minutes; paper: real datasets, GPU")
     parser.add_argument("--only", action="append", metavar="STAGE",
                         help="run only this stage (e.g. 03 or 03_attention_maps); repeatable")
-    parser.add_argument("--results", default="results", help="published results folder (default results)")
+    parser.add_argument("--results", default="results", help="published results folder")
     parser.add_argument("--work-dir", default="work",
-                        help="intermediate datasets, runs and checkpoints (default ./work)")
+                        help="intermediate datasets, runs and checkpoints")
     parser.add_argument("-p", "--param", action="append", metavar="[STAGE.]NAME=VALUE",
                         help="override a notebook parameter (YAML value), e.g. -p 01.epochs=1")
-    parser.add_argument("--notebooks", default=str(NOTEBOOKS_DIR), help=argparse.SUPPRESS)
-    parser.add_argument("--kernel", default="python3", help="Jupyter kernel name (default python3)")
+    parser.add_argument("--notebooks", default=None, metavar="DIR",
+                        help="folder of the numbered notebooks (default: the checkout's "
+                             "notebooks/, else ./notebooks)")
+    parser.add_argument("--kernel", default="python3", help="Jupyter kernel name")
     parser.add_argument("--log-output", action="store_true", help="stream notebook output")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no per-cell progress bar (also when CI is set); one line per stage")
     parser.set_defaults(func=_run)
 
 
+# --- notebook metadata as JupyterLab writes it ----------------------------------------------
+
+#: what ``python -m ipykernel install --name python3`` registers (and JupyterLab copies into a
+#: notebook it saves)
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+
+
+def language_info(python_version: str | None = None) -> dict[str, Any]:
+    """The ``language_info`` the IPython kernel reports (JupyterLab stores it on save);
+    ``python_version`` defaults to the running interpreter's (e.g. "3.11.7")."""
+    version = python_version or ".".join(map(str, sys.version_info[:3]))
+    return {"codemirror_mode": {"name": "ipython", "version": int(version.split(".")[0])},
+            "file_extension": ".py", "mimetype": "text/x-python", "name": "python",
+            "nbconvert_exporter": "python", "pygments_lexer": f"ipython{version.split('.')[0]}",
+            "version": version}
+
+
+def normalize_notebook_metadata(path: str | Path, *, python_version: str | None = None,
+                                kernelspec: dict[str, str] | None = None) -> list[Path]:
+    """Give a notebook (and its jupytext-paired ``.py``, when the notebook is paired) the
+    kernelspec and ``language_info`` JupyterLab writes, in the bytes JupyterLab + jupytext
+    write, so that opening and saving it in JupyterLab leaves git clean. ``path`` is the
+    ``.ipynb``; outputs and cells are kept. Returns the files that changed."""
+    import jupytext
+
+    ipynb = Path(path).with_suffix(".ipynb")
+    if not ipynb.is_file():
+        raise FileNotFoundError(f"notebook {ipynb} not found")
+    nb = jupytext.read(ipynb)
+    nb.metadata["kernelspec"] = dict(kernelspec or KERNELSPEC)
+    nb.metadata["language_info"] = language_info(python_version)
+    targets = [(ipynb, "ipynb")]
+    formats = str(nb.metadata.get("jupytext", {}).get("formats", ""))
+    if "py:percent" in formats.split(","):
+        targets.append((ipynb.with_suffix(".py"), "py:percent"))
+    changed = []
+    for target, fmt in targets:
+        text = jupytext.writes(nb, fmt=fmt)
+        if not text.endswith("\n"):
+            text += "\n"
+        if not target.is_file() or target.read_text(encoding="utf-8") != text:
+            atomic_write_text(target, text)
+            changed.append(target)
+    return changed
+
+
 def main(argv: Iterable[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m moana.reproduce")
-    register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["reproduce", *(argv if argv is not None else sys.argv[1:])])
-    return args.func(args)
+    """``python -m moana.reproduce ARGS`` = ``moana reproduce ARGS``."""
+    from moana.cli import main as cli_main
+
+    return cli_main(["reproduce", *(argv if argv is not None else sys.argv[1:])])
 
 
 if __name__ == "__main__":

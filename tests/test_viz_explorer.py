@@ -14,6 +14,7 @@ from moana.viz.explorer import (  # noqa: E402
     ExplorerData,
     collect_explorer_data,
     predicted_boxes,
+    FIGSIZE,
     render_view,
 )
 
@@ -84,19 +85,51 @@ def test_explorer_data_checks_lengths():
 
 def test_explorer_widgets_redraw_headless():
     explorer = Explorer(_data(), threshold=0.4)
-    assert explorer.renders == 1
+    assert explorer.renders == 1 and explorer.method.value == "moana"  # opens on attention
     explorer.image.value = 2
+    explorer.method.value = "cam"
     explorer.method.value = "moana"
     explorer.class_index.value = 1
     explorer.threshold.value = 0.6
     explorer.attention.value = "h"
-    assert explorer.renders == 6
+    assert explorer.renders == 7  # one redraw per change, none extra for the threshold restore
     assert explorer.state == {"image": 2, "method": "moana", "class_index": 1, "threshold": 0.6,
                               "attention": "h"}
     title = explorer.figure.axes[0].get_title()
     assert "img2.png" in title and "moana: fish" in title
     assert explorer.figure.axes[1].get_title() == "height attention"
     assert explorer.image.max == 2 and [o[1] for o in explorer.class_index.options] == [-1, 0, 1]
+    assert explorer.view.value[:8] == b"\x89PNG\r\n\x1a\n"  # the rendered view is shown
+
+
+def test_each_method_keeps_its_threshold():
+    explorer = Explorer(_data(), thresholds={"cam": 0.25, "moana": 0.05})
+    assert explorer.threshold.value == 0.05
+    legend = [t.get_text() for t in explorer.figure.axes[0].get_legend().get_texts()]
+    assert "predicted @ 0.05" in legend
+    explorer.method.value = "cam"
+    assert explorer.threshold.value == 0.25
+    explorer.threshold.value = 0.3  # changes cam's threshold only
+    explorer.method.value = "moana"
+    assert explorer.threshold.value == 0.05
+    explorer.method.value = "cam"
+    assert explorer.threshold.value == 0.3
+    assert explorer.thresholds == {"cam": 0.3, "moana": 0.05}
+    legend = [t.get_text() for t in explorer.figure.axes[0].get_legend().get_texts()]
+    assert "predicted @ 0.30" in legend
+
+
+def test_layout_is_stable_across_views():
+    data = _data()
+    positions = set()
+    for method, attention in [("moana", "c"), ("moana", "map"), ("moana", "h"), ("cam", "none")]:
+        fig = render_view(data, method=method, attention=attention)
+        assert tuple(fig.get_size_inches()) == FIGSIZE
+        positions.add(tuple(np.round(fig.axes[0].get_position().bounds, 6)))
+    assert len(positions) == 1
+    explorer = Explorer(data)
+    row = explorer.widget.children[0]
+    assert list(row.children) == list(explorer.controls.values())  # one row of controls
 
 
 def test_collect_explorer_data_from_models(tmp_path):

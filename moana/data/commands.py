@@ -140,7 +140,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     synth.set_defaults(func=_synth)
 
     chk = sub.add_parser("check", help="report every problem of a dataset (file and line)")
-    chk.add_argument("--kind", choices=("wsol", "voc"), default="wsol")
+    chk.add_argument("--kind", choices=("wsol", "voc"), default="wsol",
+                     help="wsolevaluation split(s) or a VOC 2012 folder")
     chk.add_argument("--data-root", type=Path, help="wsol: folder the image ids are relative to")
     chk.add_argument("--metadata", type=Path,
                      help="wsol: a split folder, or a folder of split folders")
@@ -158,3 +159,79 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     chk.set_defaults(func=_check)
     data.set_defaults(func=lambda args: (data.print_help(), 2)[1])
 
+
+# --- moana data prepare {cub,ilsvrc,openimages,voc} (data_prep/*.py call the same) ------------
+
+PREPARE_DATASETS = ("cub", "ilsvrc", "openimages", "voc")
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    from moana.data import prepare
+
+    verify = not getattr(args, "skip_checksum", False)
+    if args.dataset == "cub":
+        message = prepare.prepare_cub(args.root, args.archive, wsol_metadata=args.wsol_metadata,
+                                      cubv2=args.cubv2, verify=verify)
+    elif args.dataset == "ilsvrc":
+        message = prepare.prepare_ilsvrc(args.root, args.wsol_metadata, train=args.train,
+                                         val=args.val, imagenetv2=args.imagenetv2, verify=verify)
+    elif args.dataset == "openimages":
+        message = prepare.prepare_openimages(args.root, args.wsol_metadata, args.archives)
+    else:
+        message = prepare.prepare_voc(args.root, args.archive, irn_lists=args.irn_lists,
+                                      verify=verify)
+    print(message)
+    return 0
+
+
+def register_prepare(data_parser: argparse.ArgumentParser) -> None:
+    """Add ``prepare {cub,ilsvrc,openimages,voc}`` to the ``moana data`` group."""
+    sub = next(a for a in data_parser._actions if isinstance(a, argparse._SubParsersAction))
+    prep = sub.add_parser(
+        "prepare", help="check, extract and lay out a real dataset (archives downloaded by hand)",
+        description="Check the archives (MD5 where known), extract them and write or install the "
+                    "metadata in the layout the loaders expect (wsolevaluation for CUB, ILSVRC, "
+                    "OpenImages; IRN for VOC). Safe to rerun. See data_prep/README.md.")
+    kinds = prep.add_subparsers(dest="dataset", metavar="DATASET", required=True)
+    root_help = "data root (the dataset folder and metadata/ are created under it)"
+    release = "wsolevaluation's metadata/ folder (github.com/clovaai/wsolevaluation)"
+    skip = "do not verify the archives' MD5 checksums"
+
+    cub = kinds.add_parser("cub", help="CUB-200-2011 (+ CUBV2 val split)")
+    cub.add_argument("--archive", type=Path, required=True, help="CUB_200_2011.tgz")
+    cub.add_argument("--root", type=Path, required=True, help=root_help)
+    cub.add_argument("--wsol-metadata", type=Path, help=release + "; gives the CUBV2 val split")
+    cub.add_argument("--cubv2", type=Path, help="CUBV2 image archive (val split images)")
+    cub.add_argument("--skip-checksum", action="store_true", help=skip)
+
+    ilsvrc = kinds.add_parser("ilsvrc", help="ILSVRC 2012 (+ ImageNetV2 as val)")
+    ilsvrc.add_argument("--root", type=Path, required=True, help=root_help)
+    ilsvrc.add_argument("--wsol-metadata", type=Path, required=True, help=release)
+    ilsvrc.add_argument("--train", type=Path, help="ILSVRC2012_img_train.tar")
+    ilsvrc.add_argument("--val", type=Path, help="ILSVRC2012_img_val.tar")
+    ilsvrc.add_argument("--imagenetv2", type=Path, help="ImageNetV2 archive (val split)")
+    ilsvrc.add_argument("--skip-checksum", action="store_true", help=skip)
+
+    oi = kinds.add_parser("openimages", help="OpenImages30k with masks (wsolevaluation)")
+    oi.add_argument("--root", type=Path, required=True, help=root_help)
+    oi.add_argument("--wsol-metadata", type=Path, required=True, help=release)
+    oi.add_argument("--archives", type=Path, nargs="*", default=[],
+                    help="image and mask archives of OpenImages30k (none: metadata only)")
+
+    voc = kinds.add_parser("voc", help="PASCAL VOC 2012 in IRN's layout (WSSS)")
+    voc.add_argument("--archive", type=Path, required=True, help="VOCtrainval_11-May-2012.tar")
+    voc.add_argument("--root", type=Path, required=True, help=root_help)
+    voc.add_argument("--irn-lists", type=Path,
+                     help="IRN's voc12/ folder (train_aug.txt, cls_labels.npy); default: build "
+                          "cls_labels.npy from the VOC annotations")
+    voc.add_argument("--skip-checksum", action="store_true", help=skip)
+    prep.set_defaults(func=_prepare)
+
+
+_register_synth_and_check = register
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # noqa: F811 - adds prepare
+    """Add ``moana data`` with its actions synth, check and prepare."""
+    _register_synth_and_check(subparsers)
+    register_prepare(subparsers.choices["data"])

@@ -248,3 +248,122 @@ def copy_file(source: Path, dest: Path) -> None:
     if dest.is_file() and dest.read_bytes() == source.read_bytes():
         return
     io.atomic_write(dest, lambda tmp: shutil.copyfile(source, tmp))
+
+
+# --- one function per dataset (``moana data prepare <dataset>`` and data_prep/*.py) -----------
+
+
+def _release_splits(wsol_metadata: Path, dataset: str) -> list[str]:
+    splits = [s for s in ("train", "val", "test")
+              if (wsol_metadata / dataset / s).is_dir()
+              or (wsol_metadata / "metadata" / dataset / s).is_dir()]
+    if not splits:
+        raise FileNotFoundError(f"no {dataset} splits under {wsol_metadata}: pass the "
+                                f"metadata/ folder of {WSOL_RELEASE}")
+    return splits
+
+
+def prepare_cub(root: Path | str, archive: Path | str, *, wsol_metadata: Path | str | None = None,
+                cubv2: Path | str | None = None, verify: bool = True) -> str:
+    """CUB-200-2011 under ``root`` (wsolevaluation layout); returns a summary line.
+
+    Extracts images to ``root/CUB/<class>/``, writes ``root/metadata/CUB/{train,test}`` from
+    CUB's own files (:func:`cub_metadata`), extracts the CUBV2 images and installs the ``val``
+    split from wsolevaluation's metadata release. Raises FileNotFoundError / ValueError naming
+    the missing or broken file. Safe to rerun.
+    """
+    root = Path(root)
+    check_archive(archive, CUB_ARCHIVE, verify=verify)
+    staging = root / "_extracted"
+    extract(archive, staging)
+    cub_dir = staging / "CUB_200_2011"
+    if (cub_dir / "images").is_dir():
+        merge_tree(cub_dir / "images", root / "CUB")
+    for split, lines in cub_metadata(cub_dir, root / "CUB").items():
+        write_split(root / "metadata" / "CUB" / split, lines)
+    if cubv2:
+        check_archive(cubv2, verify=False)
+        extract(cubv2, root / "CUB")
+    if wsol_metadata:
+        install_wsol_metadata(wsol_metadata, "CUB", root / "metadata", splits=("val",))
+        return f"CUB ready under {root}"
+    return (f"CUB ready under {root} (train/test; no --wsol-metadata: the CUBV2 val split comes "
+            f"from {WSOL_RELEASE})")
+
+
+def prepare_ilsvrc(root: Path | str, wsol_metadata: Path | str, *, train: Path | str | None = None,
+                   val: Path | str | None = None, imagenetv2: Path | str | None = None,
+                   verify: bool = True) -> str:
+    """ILSVRC 2012 (+ ImageNetV2 as val) under ``root``; returns a summary line.
+
+    Train (one inner tar per class) -> ``ILSVRC/train/<wnid>/``, the official val images ->
+    ``ILSVRC/val/`` (wsolevaluation's test split), ImageNetV2 -> ``ILSVRC/val2/<class>/`` (the
+    val split); then wsolevaluation's ILSVRC metadata. Safe to rerun.
+    """
+    root, wsol_metadata = Path(root), Path(wsol_metadata)
+    base = root / "ILSVRC"
+    if train:
+        check_archive(train, ILSVRC_TRAIN, verify=verify)
+        extract(train, base / "_train_tars")
+        for inner in sorted((base / "_train_tars").glob("*.tar")):
+            extract(inner, base / "train" / inner.stem)
+    if val:
+        check_archive(val, ILSVRC_VAL, verify=verify)
+        extract(val, base / "val")
+    if imagenetv2:
+        check_archive(imagenetv2, verify=False)
+        staging = base / "_imagenetv2"
+        extract(imagenetv2, staging)
+        tops = [p for p in staging.iterdir() if p.is_dir()]
+        merge_tree(tops[0] if len(tops) == 1 else staging, base / "val2")
+    splits = _release_splits(wsol_metadata, "ILSVRC")
+    install_wsol_metadata(wsol_metadata, "ILSVRC", root / "metadata", splits)
+    return f"ILSVRC ready under {root} (metadata splits: {', '.join(splits)})"
+
+
+def prepare_openimages(root: Path | str, wsol_metadata: Path | str,
+                       archives: Iterable[Path | str] = ()) -> str:
+    """OpenImages30k (wsolevaluation's subset with masks) under ``root``; returns a summary.
+
+    Extracts images and mask/ignore PNGs into ``root/OpenImages/`` (the mask paths of
+    localization.txt are relative to it) and installs wsolevaluation's metadata. Safe to rerun.
+    """
+    root, wsol_metadata = Path(root), Path(wsol_metadata)
+    for archive in map(Path, archives):
+        check_archive(archive, verify=False)
+        staging = root / "_extracted" / archive.name
+        extract(archive, staging)
+        top = staging / "OpenImages"
+        merge_tree(top if top.is_dir() else staging, root / "OpenImages")
+    splits = _release_splits(wsol_metadata, "OpenImages")
+    install_wsol_metadata(wsol_metadata, "OpenImages", root / "metadata", splits)
+    return f"OpenImages ready under {root} (metadata splits: {', '.join(splits)})"
+
+
+def prepare_voc(root: Path | str, archive: Path | str, *, irn_lists: Path | str | None = None,
+                verify: bool = True) -> str:
+    """PASCAL VOC 2012 in IRN's layout (``root/VOCdevkit/VOC2012``); returns a summary line.
+
+    With ``irn_lists`` (IRN's voc12/ folder) its train_aug/train/val lists and cls_labels.npy
+    are copied next to the images; otherwise cls_labels.npy is built from SegmentationClass
+    PNGs (Annotations XML as fallback) for the ids of the segmentation lists. Safe to rerun.
+    """
+    from moana.data.voc import LIST_DIR, read_id_list
+
+    root = Path(root)
+    check_archive(archive, VOC_ARCHIVE, verify=verify)
+    extract(archive, root)
+    voc = root / "VOCdevkit" / "VOC2012"
+    if not (voc / "JPEGImages").is_dir():
+        raise FileNotFoundError(f"{voc}/JPEGImages is missing after extraction: is {archive} "
+                                f"the VOC2012 trainval archive ({VOC_ARCHIVE.url})?")
+    if irn_lists:
+        for name in ("train_aug.txt", "train.txt", "val.txt", "cls_labels.npy"):
+            copy_file(Path(irn_lists) / name, voc / name)
+        return f"VOC 2012 ready under {voc} (IRN lists from {irn_lists})"
+    ids: dict[str, None] = {}
+    for path in (voc / LIST_DIR / "train.txt", voc / LIST_DIR / "val.txt", voc / "train_aug.txt"):
+        if path.is_file():
+            ids.update(dict.fromkeys(read_id_list(path)))
+    count = write_voc_cls_labels(voc, ids, voc / "cls_labels.npy")
+    return f"VOC 2012 ready under {voc} (cls_labels.npy for {count} images)"

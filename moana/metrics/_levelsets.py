@@ -16,17 +16,30 @@ tests/test_metrics_boxes.py.
 
 from __future__ import annotations
 
+import os
 import threading
 
 import numpy as np
 
-try:
-    import numba
+#: set to 1 to run the box metrics without numba (the OpenCV path of moana.metrics.boxes: one
+#: findContours per distinct binarization; same numbers, slower); read once at import.
+DISABLE_ENV = "MOANA_DISABLE_NUMBA"
 
-    HAVE_NUMBA = True
-except ImportError:  # pragma: no cover - numba is a dependency; the evaluator falls back to OpenCV
-    numba = None
-    HAVE_NUMBA = False
+
+def _import_numba():
+    """numba, or None when it is not installed (``pip install moana[fast-eval]`` adds it) or
+    disabled with ``MOANA_DISABLE_NUMBA=1``."""
+    if os.environ.get(DISABLE_ENV, "").strip().lower() in ("1", "true", "yes"):
+        return None
+    try:
+        import numba
+    except ImportError:
+        return None
+    return numba
+
+
+numba = _import_numba()
+HAVE_NUMBA = numba is not None
 
 
 def _find(parent: np.ndarray, x: int) -> int:

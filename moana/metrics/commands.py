@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 import numpy as np
 
-from moana.cam import load_scoremap, scoremap_path
+from moana.scoremaps import load_scoremap, scoremap_path
 from moana.metrics.boxes import BoxEvaluator, default_workers
 from moana.metrics.common import check_scoremap
 from moana.metrics.masks import MaskEvaluator

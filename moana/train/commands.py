@@ -99,7 +99,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Evaluate a run directory (or a checkpoint with its config) on a split; "
                     "--save-cams writes <image_id>.npy score maps (wsolevaluation contract).")
     evaluate.add_argument("--run", type=Path, help="run directory")
-    evaluate.add_argument("--split", default="test", choices=("train", "val", "test"))
+    evaluate.add_argument("--split", default="test", choices=("train", "val", "test"),
+                          help="metadata split to evaluate")
     evaluate.add_argument("--checkpoint", help="best, last, or a checkpoint file")
     evaluate.add_argument("--config", help="config (with --checkpoint FILE, no --run)")
     evaluate.add_argument("overrides", nargs="*", metavar="KEY=VALUE",

@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from moana.viz.figures import GT_COLOR, PRED_COLOR, denormalize, draw_boxes, overlay
@@ -97,7 +97,7 @@ def predicted_boxes(score: np.ndarray, threshold: float, *, multi_contour: bool 
     return np.array(boxes, dtype=np.int64)
 
 
-def _draw_attention(ax: plt.Axes, image: np.ndarray, attention: Mapping[str, np.ndarray] | None,
+def _draw_attention(ax: Axes, image: np.ndarray, attention: Mapping[str, np.ndarray] | None,
                     which: str) -> None:
     if which == "none":
         ax.set_axis_off()
@@ -112,19 +112,41 @@ def _draw_attention(ax: plt.Axes, image: np.ndarray, attention: Mapping[str, np.
     c = np.asarray(attention.get("c", np.ones(value.shape[0])), dtype=float).reshape(-1)
     order = np.argsort(-c)
     if which == "c":
-        ax.bar(np.arange(len(c)), c[order], width=1.0, color="#377eb8")
+        ranks = np.arange(len(c))  # one filled step curve: thousands of bars draw slowly
+        ax.fill_between(ranks, c[order], step="mid", color="#377eb8", linewidth=0)
+        ax.set_xlim(-0.5, len(c) - 0.5)
+        ax.set_ylim(0, max(float(c.max()), 1e-12) * 1.05)
         ax.set(title="channel attention (sorted)", xlabel="channel rank", ylabel="weight")
     elif which == "h":
-        ax.imshow(value.reshape(value.shape[0], -1)[order].T, aspect="auto", cmap="viridis")
+        ax.imshow(value.reshape(value.shape[0], -1)[order].T, aspect="auto", cmap="viridis",
+                  interpolation="nearest")  # no antialiasing pass over C columns: fast
         ax.set(title="height attention", xlabel="channel (sorted by c)", ylabel="row")
     elif which == "w":
-        ax.imshow(value.reshape(value.shape[0], -1)[order], aspect="auto", cmap="viridis")
+        ax.imshow(value.reshape(value.shape[0], -1)[order], aspect="auto", cmap="viridis",
+                  interpolation="nearest")
         ax.set(title="width attention", xlabel="column", ylabel="channel (sorted by c)")
     else:
         mean = value.mean(axis=0) if value.ndim == 3 else value
         lo, hi = float(mean.min()), float(mean.max())
         overlay(ax, image, (mean - lo) / (hi - lo + 1e-12))
         ax.set_title("expanded attention (mean over C)", fontsize=9)
+
+
+#: figure size (inches) and fixed axes rectangles: the view keeps its layout whatever the right
+#: panel shows (an image, a heat map or a bar chart), so the left image never changes size
+FIGSIZE = (8.0, 3.6)
+DPI = 100
+_LEFT_RECT = (0.01, 0.02, 0.46, 0.82)
+_RIGHT_RECT = (0.58, 0.14, 0.39, 0.70)
+
+
+def default_method(data: ExplorerData) -> str:
+    """The method to open on: one with recorded attention (``moana`` first), else the first."""
+    with_attention = [m for m in data.class_maps if data.attentions.get(m)]
+    for name in with_attention:
+        if name.lower() == "moana":
+            return name
+    return with_attention[0] if with_attention else next(iter(data.class_maps))
 
 
 def render_view(
@@ -135,12 +157,21 @@ def render_view(
     class_index: int | None = None,
     threshold: float = 0.5,
     attention: str = "map",
+    cache: dict | None = None,
 ) -> Figure:
-    """Draw one explorer view: overlay + boxes (left) and the chosen attention (right)."""
+    """Draw one explorer view: overlay + boxes (left) and the chosen attention (right).
+
+    Returns a matplotlib ``Figure`` of size :data:`FIGSIZE` with two axes at fixed positions
+    (not registered with pyplot; nothing to close). ``method`` defaults to
+    :func:`default_method`; ``class_index`` None or -1 means the true label; ``threshold`` is
+    the CAM threshold in [0, 1) (fraction of the map's maximum, wsolevaluation's rule).
+    ``cache`` (a dict kept by the caller) reuses score maps and boxes between views. Raises
+    ValueError for an out-of-range image, class or threshold, or an unknown method/attention.
+    """
     n = len(data.images)
     if not 0 <= image < n:
         raise ValueError(f"image index {image} out of range 0..{n - 1}")
-    method = method or next(iter(data.class_maps))
+    method = method or default_method(data)
     if method not in data.class_maps:
         raise ValueError(f"unknown method {method!r}; have {sorted(data.class_maps)}")
     if attention not in ATTENTIONS:
@@ -150,72 +181,125 @@ def render_view(
     k = data.labels[image] if class_index is None or class_index < 0 else int(class_index)
     if not 0 <= k < data.num_classes:
         raise ValueError(f"class {k} out of range 0..{data.num_classes - 1}")
+    cache = {} if cache is None else cache
     picture = data.images[image]
-    score = scoremap(data.class_maps[method][image, k], picture.shape[:2])
-    boxes = predicted_boxes(score, threshold)
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3.8))
-    overlay(axes[0], picture, score)
-    draw_boxes(axes[0], data.gt_boxes[image], GT_COLOR, label="ground truth")
-    draw_boxes(axes[0], boxes, PRED_COLOR, label=f"predicted @ {threshold:.2f}")
+    key = (method, image, k)
+    if key not in cache:
+        cache[key] = scoremap(data.class_maps[method][image, k], picture.shape[:2])
+    score = cache[key]
+    if (*key, threshold) not in cache:
+        cache[(*key, threshold)] = predicted_boxes(score, threshold)
+    boxes = cache[(*key, threshold)]
+    fig = Figure(figsize=FIGSIZE, dpi=DPI)
+    left, right = fig.add_axes(_LEFT_RECT), fig.add_axes(_RIGHT_RECT)
+    overlay(left, picture, score)
+    draw_boxes(left, data.gt_boxes[image], GT_COLOR, label="ground truth")
+    draw_boxes(left, boxes, PRED_COLOR, label=f"predicted @ {threshold:.2f}")
     rows, cols = score.shape
-    if (score >= threshold).any() and not (score >= threshold).all():
-        axes[0].contour(np.arange(cols) + 0.5, np.arange(rows) + 0.5, (score >= threshold).astype(float),
-                        levels=[0.5], colors="white", linewidths=0.6)
-    axes[0].set_title(f"{data.image_ids[image]}\n{method}: {data.class_name(k)}"
-                      f" (true: {data.class_name(data.labels[image])})", fontsize=8)
-    axes[0].legend(loc="lower right", fontsize=6)
+    inside = score >= threshold
+    if inside.any() and not inside.all():
+        left.contour(np.arange(cols) + 0.5, np.arange(rows) + 0.5, inside.astype(float),
+                     levels=[0.5], colors="white", linewidths=0.6)
+    left.set_title(f"{data.image_ids[image]}\n{method}: {data.class_name(k)}"
+                   f" (true: {data.class_name(data.labels[image])})", fontsize=8)
+    left.legend(loc="lower right", fontsize=6)
     atts = data.attentions.get(method)
-    _draw_attention(axes[1], picture, atts[image] if atts else None, attention)
-    fig.tight_layout()
+    _draw_attention(right, picture, atts[image] if atts else None, attention)
     return fig
 
 
-class Explorer:
-    """ipywidgets front end: controls -> :func:`render_view` -> an Output area.
+def figure_png(fig: Figure) -> bytes:
+    """The figure as PNG bytes (what the explorer shows)."""
+    import io
 
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    buffer = io.BytesIO()
+    FigureCanvasAgg(fig).print_png(buffer, pil_kwargs={"compress_level": 1})  # fast to encode
+    return buffer.getvalue()
+
+
+class Explorer:
+    """ipywidgets front end: one row of controls -> :func:`render_view` -> a fixed-size image.
+
+    Opens on :func:`default_method` (the method with attention, MoANA). Each method keeps its
+    own CAM threshold: ``thresholds[method]`` (e.g. the one selected on val) or ``threshold``
+    for methods without one; moving the slider changes the shown method's threshold only, and
+    switching methods restores theirs. Score maps and boxes are cached between redraws.
     ``explorer.widget`` is what a notebook displays; setting any control's ``value`` redraws
-    (tests do this headless and read ``state`` / ``figure``).
+    (tests do this headless and read ``state`` / ``figure`` / ``last_update_s``).
     """
 
-    def __init__(self, data: ExplorerData, *, threshold: float = 0.5, attention: str = "map"):
+    def __init__(self, data: ExplorerData, *, threshold: float = 0.5,
+                 thresholds: Mapping[str, float] | None = None, attention: str = "map",
+                 method: str | None = None):
         import ipywidgets as widgets
 
         self.data = data
+        self.thresholds = {m: float((thresholds or {}).get(m, threshold)) for m in data.class_maps}
+        start = method or default_method(data)
+        short = {"description_width": "initial"}
         classes = [("true label", -1)] + [(data.class_name(k), k) for k in range(data.num_classes)]
-        self.image = widgets.IntSlider(value=0, min=0, max=len(data.images) - 1, description="image")
-        self.method = widgets.Dropdown(options=list(data.class_maps), description="method")
-        self.class_index = widgets.Dropdown(options=classes, value=-1, description="class")
-        self.threshold = widgets.FloatSlider(value=threshold, min=0.0, max=0.99, step=0.01,
-                                             description="CAM thr.", continuous_update=False)
-        self.attention = widgets.ToggleButtons(options=list(ATTENTIONS), value=attention,
-                                               description="attention")
-        self.output = widgets.Output()
+        self.image = widgets.IntSlider(value=0, min=0, max=len(data.images) - 1,
+                                       description="image", style=short,
+                                       layout=widgets.Layout(width="190px"))
+        self.method = widgets.Dropdown(options=list(data.class_maps), value=start,
+                                       description="method", style=short,
+                                       layout=widgets.Layout(width="150px"))
+        self.class_index = widgets.Dropdown(options=classes, value=-1, description="class",
+                                            style=short, layout=widgets.Layout(width="160px"))
+        self.threshold = widgets.FloatSlider(value=self.thresholds[start], min=0.0, max=0.99,
+                                             step=0.01, description="CAM thr.", style=short,
+                                             continuous_update=False, readout_format=".2f",
+                                             layout=widgets.Layout(width="220px"))
+        self.attention = widgets.ToggleButtons(
+            options=list(ATTENTIONS), value=attention, description="attention",
+            style={"description_width": "initial", "button_width": "38px"},
+            layout=widgets.Layout(width="auto"))
+        self.view = widgets.Image(format="png", layout=widgets.Layout(
+            width=f"{int(FIGSIZE[0] * DPI)}px", height=f"{int(FIGSIZE[1] * DPI)}px"))
         self.controls = {"image": self.image, "method": self.method, "class_index": self.class_index,
                          "threshold": self.threshold, "attention": self.attention}
-        for control in self.controls.values():
-            control.observe(self.update, names="value")
-        self.widget = widgets.VBox([
-            widgets.HBox([self.image, self.method, self.class_index]),
-            widgets.HBox([self.threshold, self.attention]),
-            self.output,
-        ])
+        for name in ("image", "class_index", "attention"):
+            self.controls[name].observe(self.update, names="value")
+        self.method.observe(self._method_changed, names="value")
+        self.threshold.observe(self._threshold_changed, names="value")
+        row = widgets.Layout(display="flex", flex_flow="row wrap", align_items="center")
+        self.widget = widgets.VBox([widgets.HBox(list(self.controls.values()), layout=row),
+                                    self.view])
         self.figure: Figure | None = None
         self.renders = 0
+        self.last_update_s = self.last_update_cpu_s = 0.0
+        self._cache: dict = {}
+        self._switching = False
         self.update()
 
     @property
     def state(self) -> dict[str, Any]:
         return {name: control.value for name, control in self.controls.items()}
 
-    def update(self, change: Any = None) -> None:
-        from IPython.display import clear_output, display
+    def _method_changed(self, change: Any) -> None:
+        self._switching = True  # restore the method's own threshold without a second redraw
+        try:
+            self.threshold.value = self.thresholds[change["new"]]
+        finally:
+            self._switching = False
+        self.update()
 
-        fig = render_view(self.data, **self.state)
+    def _threshold_changed(self, change: Any) -> None:
+        self.thresholds[self.method.value] = float(change["new"])
+        if not self._switching:
+            self.update()
+
+    def update(self, change: Any = None) -> None:
+        import time
+
+        start, cpu = time.perf_counter(), time.process_time()
+        fig = render_view(self.data, cache=self._cache, **self.state)
+        self.view.value = figure_png(fig)
         self.figure, self.renders = fig, self.renders + 1
-        with self.output:
-            clear_output(wait=True)
-            display(fig)
-        plt.close(fig)
+        self.last_update_s = time.perf_counter() - start
+        self.last_update_cpu_s = time.process_time() - cpu
 
     def _ipython_display_(self) -> None:
         from IPython.display import display
