@@ -485,13 +485,17 @@ def stage_input_pipeline(ctx: Context, out: dict) -> None:
                        "transform": f"resize {resize}, random crop {crop}, flip, normalize"}
     out["decode"] = decode_rates(files, device)
     workers_list = (0, 1) if ctx.tiny else (4, 8, 16)
-    batch_size, num_batches, skip = (4, 3, 1) if ctx.tiny else (64, 16, 4)
+    batch_size = 4 if ctx.tiny else 64
     tapi = adapter_throughput()
     method, axis, amp, cl = ctx.train_setup
     model, step = build_setup(tapi, device, method, axis, amp, cl, cub.num_classes)
     out["training_step"] = f"{method} ({axis}) {amp} channels_last={cl}, batch {batch_size}"
     alone, training = {}, {}
     for workers in workers_list:
+        # the first wave of batches (one per worker) arrives at once: skip it, then time
+        # several batches per worker
+        skip = max(workers, 1)
+        num_batches = skip + (2 if ctx.tiny else 4 * skip)
         alone[str(workers)] = loader_alone(dataset, batch_size, num_batches, workers, device, skip)
         frac, rate = loader_with_training(dataset, step, batch_size, num_batches, workers,
                                           device, skip)
