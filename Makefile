@@ -32,3 +32,10 @@ test test-slow test-all: export MPLBACKEND := Agg
 
 reproduce: $(STAMP)  ## regenerate results/ with the smoke profile on the CPU
 	$(PY) -m moana reproduce --profile smoke
+
+# GPU readiness check (benchmarks/gpu_check.py): writes gpu_check.json, exits non-zero naming the
+# failed stages. On a CPU: make gpu-check GPU_CHECK_ARGS="--device cpu --tiny" (what CI runs).
+.PHONY: gpu-check
+GPU_CHECK_ARGS ?=
+gpu-check: $(STAMP)  ## GPU readiness check, at most 8 minutes on a GPU
+	$(PY) benchmarks/gpu_check.py $(GPU_CHECK_ARGS)
