@@ -737,7 +737,7 @@ def _mask_shard(bounds: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     evaluator = _mask_evaluator()
     for i in range(*bounds):
         evaluator.accumulate_with_mask(_MAPS[i], _MASKS[i])
-    return evaluator.true_hist, evaluator.false_hist
+    return evaluator.true_hist, evaluator.false_hist, evaluator.count
 
 
 def _mask_evaluator():
@@ -778,9 +778,10 @@ def stage_evaluator(ctx: Context, out: dict) -> None:
     with mp.get_context("fork").Pool(workers) as pool:
         parts = pool.map(_mask_shard, list(zip(bounds[:-1], bounds[1:])))
     evaluator = _mask_evaluator()
-    for true_hist, false_hist in parts:
+    for true_hist, false_hist, count in parts:
         evaluator.true_hist += true_hist
         evaluator.false_hist += false_hist
+        evaluator.count += count
     result = evaluator.compute()
     seconds = time.perf_counter() - start
     out["mask_PxAP"] = {"maps_per_s": n / seconds, "seconds": seconds,

@@ -20,7 +20,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -341,14 +341,3 @@ def normalize_notebook_metadata(path: str | Path, *, python_version: str | None 
             atomic_write_text(target, text)
             changed.append(target)
     return changed
-
-
-def main(argv: Iterable[str] | None = None) -> int:
-    """``python -m moana.reproduce ARGS`` = ``moana reproduce ARGS``."""
-    from moana.cli import main as cli_main
-
-    return cli_main(["reproduce", *(argv if argv is not None else sys.argv[1:])])
-
-
-if __name__ == "__main__":
-    sys.exit(main())

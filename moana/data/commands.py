@@ -131,7 +131,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "mark that is strong evidence; clutter that is neither; boxes and masks of the whole "
         "object. Every flag is a knob of moana.data.synthetic.WSOLSynthSpec / VOCSynthSpec "
         "(default: that kind's default); pairs are LOW,HIGH; --per-class train=60,val=20,test=20.")
-    synth.add_argument("--kind", choices=("wsol", "voc"), default="wsol")
+    synth.add_argument("--kind", choices=("wsol", "voc"), default="wsol",
+                       help="wsolevaluation layout (WSOL) or VOC 2012 layout (WSSS)")
     synth.add_argument("--out", type=Path, required=True, help="output folder")
     for name, (parse, owner) in _synth_flags().items():
         where = "" if name in _SHARED_KNOBS else f" ({owner} only)"

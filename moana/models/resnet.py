@@ -116,6 +116,8 @@ class ResNetCAM(CAMNet):
     def _stage(self, name: str, x: Tensor, start: int = 0, stop: int | None = None) -> Tensor:
         stage: nn.Sequential = getattr(self, name)
         stop = len(stage) if stop is None else stop
+        if start == 0 and stop == len(stage) and not any(k.startswith(f"{name}_") for k in self.adl):
+            return stage(x)  # the stage's own call, so forward hooks on it run
         for i in range(start, stop):
             x = stage[i](x)
             key = f"{name}_{i}"

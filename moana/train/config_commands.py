@@ -84,3 +84,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show.add_argument("--kind", choices=("auto", "train", "wsss"), default="auto",
                       help="schema of the config (auto: by shipped name; paths are train)")
     show.set_defaults(func=_show)
+    config.set_defaults(func=lambda args: (config.print_help(), 2)[1])
