@@ -21,6 +21,7 @@ Score maps are saved in wsolevaluation's heatmap contract: one float ``.npy`` pe
 from __future__ import annotations
 
 import contextlib
+import inspect
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -164,12 +165,17 @@ def iter_cam_batches(
         net = net.module  # DistributedDataParallel: forward_with_maps is on the inner model
     if device is None:
         device = next(iter(model.parameters()), torch.empty(0)).device
+    # ACoL's map depends on the class it erases: wsolevaluation erases the true class when it
+    # computes CAMs (GT-known protocol), so the labels go to models that take them
+    pass_labels = (protocol == "gt_known"
+                   and "labels" in inspect.signature(net.forward_with_maps).parameters)
     for images, labels, image_ids in loader:
         images = images.to(device, non_blocking=True)
         if channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
+        kwargs = {"labels": torch.as_tensor(labels).to(device)} if pass_labels else {}
         with autocast():
-            logits, class_maps = net.forward_with_maps(images)
+            logits, class_maps = net.forward_with_maps(images, **kwargs)
         logits = logits.float()
         labels = torch.as_tensor(labels).to(logits.device)
         _check_logits(logits, image_ids, nan_policy)

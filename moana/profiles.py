@@ -43,7 +43,8 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         },
         "01_train_wsol": {
             "backbones": ["small"],
-            "methods": ["cam", "moana"],
+            # vanilla CAM, two wsolevaluation methods known to spread the CAM, and MoANA
+            "methods": ["cam", "has", "adl", "moana"],
             "config_template": "smoke_{method}",
             "epochs": None,  # the config's own (10)
         },
@@ -79,7 +80,8 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         },
         "01_train_wsol": {
             "backbones": ["resnet50", "vgg16", "inception_v3"],
-            "methods": ["cam", "moana"],
+            # wsolevaluation's six methods (Choe et al., CVPR 2020) and MoANA
+            "methods": ["cam", "has", "acol", "spg", "adl", "cutmix", "moana"],
             "config_template": "cub_{backbone}_{method}",
             "epochs": None,  # None: the shipped config's epochs
         },

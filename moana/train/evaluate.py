@@ -201,6 +201,49 @@ def val_thresholds(val_metrics: dict[str, Any]) -> dict[str, float]:
 # --------------------------------------------------------------------------- evaluate a run
 
 
+def checkpoint_format(path: Path | str) -> str:
+    """``"moana"`` for a checkpoint written by the trainer, ``"wsolevaluation"`` for one written by
+    clovaai/wsolevaluation's ``main.py`` (a dict with a ``state_dict``, no moana ``format`` tag).
+    Raises FileNotFoundError / ValueError naming ``path`` (read with ``weights_only=True``)."""
+    import torch
+
+    from moana.train.checkpoint import FORMAT
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # pickle errors, truncated files, foreign objects
+        raise ValueError(f"checkpoint {path} cannot be read safely (weights_only=True): "
+                         f"{err}") from err
+    if isinstance(state, dict) and state.get("format") == FORMAT:
+        return "moana"
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        return "wsolevaluation"
+    raise ValueError(f"{path} is neither a moana training checkpoint nor a wsolevaluation "
+                     f"checkpoint (a dict with 'state_dict'); for the official MoANA release use "
+                     f"moana.models.load_official_checkpoint")
+
+
+def _checkpoint_model(config: TrainConfig, checkpoint: Path | str, fmt: str, num_classes: int,
+                      device_t: Any) -> tuple[Any, int | None]:
+    """(model with the checkpoint's weights on ``device_t``, its epoch or None)."""
+    if fmt == "wsolevaluation":
+        from moana.models import load_wsolevaluation_checkpoint
+
+        m = config.model
+        model = load_wsolevaluation_checkpoint(
+            checkpoint, arch=m.arch, method=m.method, num_classes=num_classes,
+            large_feature_map=m.large_feature_map, method_kw=dict(m.method_kw) or None)
+        return place_model(model, device_t, config.runtime.channels_last), None
+    model = place_model(build_from_config(config, num_classes), device_t,
+                        config.runtime.channels_last)
+    state = load_checkpoint(checkpoint, map_location=device_t)
+    load_model_weights(model, state, checkpoint)
+    return model, state.get("epoch")
+
+
 def evaluate_checkpoint(config: TrainConfig, checkpoint: Path | str, *, split: str = "test",
                         save_cams: Path | str | None = None,
                         thresholds: dict[str, float] | None = None,
@@ -208,16 +251,17 @@ def evaluate_checkpoint(config: TrainConfig, checkpoint: Path | str, *, split: s
                         ) -> dict[str, Any]:
     """Metrics of a checkpoint on one split of the config's data (single process).
 
-    Without ``thresholds`` the val split is evaluated first to choose them (unless ``split`` is
-    val itself).
+    ``checkpoint`` is a moana training checkpoint or one written by wsolevaluation's ``main.py``
+    (Choe et al., CVPR 2020; told apart by :func:`checkpoint_format`), loaded strictly into
+    ``config.model``'s architecture and method with
+    :func:`moana.models.load_wsolevaluation_checkpoint`. Without ``thresholds`` the val split is
+    evaluated first to choose them (unless ``split`` is val itself). Metrics are in percent.
     """
     device_t = resolve_device(device or config.runtime.device)
     quiet_flag = is_quiet(quiet, config.runtime.quiet)
     data = prepare_data(config, quiet=quiet_flag)
-    model = place_model(build_from_config(config, data.num_classes), device_t,
-                        config.runtime.channels_last)
-    state = load_checkpoint(checkpoint, map_location=device_t)
-    load_model_weights(model, state, checkpoint)
+    fmt = checkpoint_format(checkpoint)
+    model, epoch = _checkpoint_model(config, checkpoint, fmt, data.num_classes, device_t)
     settings = EvalSettings.from_config(config, device=device_t, mask_root=data.mask_root,
                                         quiet=quiet_flag)
     if thresholds is None and split != "val":
@@ -226,7 +270,8 @@ def evaluate_checkpoint(config: TrainConfig, checkpoint: Path | str, *, split: s
     metrics = evaluate_localization(model, data.dataset(split), settings, thresholds=thresholds,
                                     save_cams=Path(save_cams) if save_cams else None,
                                     desc=split)
-    metrics.update(split=split, checkpoint=str(checkpoint), epoch=state.get("epoch"),
+    metrics.update(split=split, checkpoint=str(checkpoint), epoch=epoch,
+                   checkpoint_format=fmt,
                    thresholds_from="val" if split != "val" else "val (own)")
     return metrics
 

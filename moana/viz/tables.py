@@ -62,7 +62,8 @@ def wsol_comparison_table(rows: Iterable[Mapping[str, Any]], *, dataset: str) ->
     """Rows (see :func:`wsol_row`) -> the comparison table, with the ``reported`` column.
 
     Columns that are NaN in every row (e.g. PxAP without masks) are dropped; the ``reported``
-    MaxBoxAccV2 column is kept even when empty, so readers see that it was looked for.
+    MaxBoxAccV2 and PxAP columns (:func:`reported_values`, percent) are kept even when empty, so
+    readers see that they were looked for.
     """
     table = pd.DataFrame(list(rows))
     if table.empty:
@@ -72,10 +73,9 @@ def wsol_comparison_table(rows: Iterable[Mapping[str, Any]], *, dataset: str) ->
             raise ValueError(f"rows need a {column!r} entry, got columns {list(table.columns)}")
     metric_cols = [c for c in WSOL_COLUMNS if c in table and table[c].notna().any()]
     table = table[["backbone", "method", *metric_cols]].copy()
-    table["reported MaxBoxAccV2"] = [
-        REPORTED.get((dataset, b, m, "MaxBoxAccV2"), math.nan)
-        for b, m in zip(table["backbone"], table["method"])
-    ]
+    for metric in ("MaxBoxAccV2", "PxAP"):
+        table[f"reported {metric}"] = reported_values(dataset, table["backbone"], table["method"],
+                                                      metric)
     order = {"center baseline": 0, "cam": 1}
     table["_order"] = [order.get(str(m).lower(), 2) for m in table["method"]]
     return table.sort_values(["backbone", "_order", "method"]).drop(columns="_order").reset_index(drop=True)
@@ -133,7 +133,30 @@ def save_table(
 
 
 REPORTED_NOTE = (
-    f"`reported`: numbers published in {REPORTED_SOURCE}, shown beside ours; the column is empty "
-    "where the paper's value is not recorded in moana.viz.tables.REPORTED (not retrieved "
-    "reliably, so not filled in)."
+    "`reported`: numbers published by wsolevaluation (Choe et al., CVPR 2020, the main table of "
+    "clovaai/wsolevaluation; shipped in moana/experiments/data/) for CAM, HaS, ACoL, SPG, ADL, "
+    "CutMix and the center baseline on the same dataset and backbone, shown beside ours. MoANA's "
+    f"own published numbers ({REPORTED_SOURCE}) could not be retrieved reliably and are left empty; "
+    "so is every row of the synthetic benchmark."
 )
+
+
+def reported_values(dataset: str, backbones: Iterable[str], methods: Iterable[str],
+                    metric: str) -> list[float]:
+    """Published numbers (percent) for each (backbone, method) on ``dataset``: wsolevaluation's
+    main table (:func:`moana.experiments.reported.reported_table`) for its methods and the center
+    baseline, :data:`REPORTED` (MoANA's paper, empty) otherwise; NaN where none was published."""
+    from moana.experiments.reported import reported_table
+
+    table = reported_table()
+    table = table[table["metric"] == metric]
+    published = {(d.lower(), a, m): v for d, a, m, v in
+                 zip(table["dataset"], table["arch"], table["method"], table["reported"])}
+    out = []
+    for backbone, method in zip(backbones, methods):
+        key = "center" if str(method).lower() == "center baseline" else str(method).lower()
+        value = published.get((str(dataset).lower(), str(backbone), key))
+        if value is None:
+            value = REPORTED.get((dataset, backbone, method, metric), math.nan)
+        out.append(float(value))
+    return out
