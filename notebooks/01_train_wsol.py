@@ -8,13 +8,13 @@
 #       format_version: '1.3'
 #       jupytext_version: 1.19.6
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python 3 (ipykernel)
 #     language: python
 #     name: python3
 # ---
 
 # %% [markdown]
-# # 01 · Train WSOL models: CAM vs MoANA
+# # 01 · Train WSOL models: CAM, the wsolevaluation methods and MoANA
 #
 # For each backbone, train vanilla CAM (Zhou et al., CVPR 2016) and the same network with MoANA
 # inserted before the classifier (Sohn et al., *Sci. Rep.* 2023), select the checkpoint on the val
@@ -29,7 +29,7 @@ output_dir: str = "../work/interactive"  # tables/ and figures/ go here (moana r
 seed: int = 0  # training seed (runtime.seed)
 device: str = "cpu"  # cpu | cuda | auto
 backbones: list = ["small"]  # architectures: small | resnet18 | resnet50 | vgg16 | inception_v3
-methods: list = ["cam", "moana"]  # cam | moana (or any attention: se, cbam, eca, coord_attn, adl)
+methods: list = ["cam", "has", "adl", "moana"]  # cam | has | acol | spg | adl | cutmix | moana | se | cbam | eca | coord_attn
 config_template: str = "smoke_{method}"  # shipped config name; {backbone} and {method} are filled in
 epochs: int = None  # training epochs per run (None: the config's own)
 overrides: list = []  # extra train-config overrides (see moana.train.config), applied last
