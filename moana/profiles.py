@@ -49,7 +49,11 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "epochs": None,  # the config's own (10)
         },
         "02_ablations": {
-            "variants": None,  # None: every variant of moana.ablations
+            # the variants that answer the paper's questions (each view, calibration, the
+            # depthwise cost cut, coarse attention baselines), to stay in the smoke budget;
+            # the paper profile runs every variant
+            "variants": ["cam", "moana", "axes=c", "axes=hw", "calib=M", "conv=depthwise",
+                         "se", "cbam", "coord_attn"],
             "seeds": [0, 1, 2],
             "config": "smoke_moana",
             "epochs": 5,
