@@ -148,30 +148,9 @@ def _read_localization(
                 meta.ignore[image_id] = ignore or None
 
 
-def read_wsol_metadata(
-    split_dir: Path | str,
-    *,
-    num_classes: int | None = None,
-    errors: list[MetadataError] | None = None,
-) -> WSOLMetadata:
-    """Read one split folder of wsolevaluation metadata.
-
-    With ``errors=None`` the first problem raises :class:`MetadataError` (file and line); with a
-    list, every problem is appended to it and the readable part is returned (``moana data
-    check``). ``num_classes`` bounds the class ids when given.
-    """
-    directory = Path(split_dir)
-    report = _Collector(errors)
-    if not directory.is_dir():
-        raise FileNotFoundError(f"metadata folder {directory} does not exist" if not
-                                directory.exists() else f"{directory} is not a metadata folder")
-    for name in ("image_ids.txt", "class_labels.txt"):
-        if not (directory / name).is_file():
-            raise FileNotFoundError(f"{directory / name} is missing (a wsolevaluation split needs "
-                                    f"{', '.join(METADATA_FILES)})")
-    meta = WSOLMetadata(directory=directory, image_ids=[], class_labels={})
-
-    path = directory / "image_ids.txt"
+def _read_image_ids(path: Path, report: "_Collector") -> tuple[list[str], dict[str, int]]:
+    """``image_ids.txt``: ids in order and the line of each."""
+    ids: list[str] = []
     known: dict[str, int] = {}
     for number, line in report.lines(path):
         if "," in line:
@@ -181,10 +160,13 @@ def read_wsol_metadata(
             report(path, number, f"duplicated image id {line!r} (first on line {known[line]})")
             continue
         known[line] = number
-        meta.image_ids.append(line)
-    meta.id_lines = known
+        ids.append(line)
+    return ids, known
 
-    path = directory / "class_labels.txt"
+
+def _read_class_labels(path: Path, meta: WSOLMetadata, known: dict[str, int],
+                       report: "_Collector", num_classes: int | None) -> None:
+    """``class_labels.txt`` into ``meta.class_labels`` (ids in ``[0, num_classes)``)."""
     label_lines: dict[str, int] = {}
     mentioned: set[str] = set()
     for number, line in report.lines(path):
@@ -214,40 +196,71 @@ def read_wsol_metadata(
         meta.class_labels[image_id] = label
     for image_id, number in known.items():
         if image_id not in mentioned:
-            report(path, None,
-                   f"no class label for {image_id!r} (image_ids.txt line {number})")
+            report(path, None, f"no class label for {image_id!r} (image_ids.txt line {number})")
 
-    path = directory / "image_sizes.txt"
-    if path.is_file():
-        size_lines: dict[str, int] = {}
-        for number, line in report.lines(path):
-            parts = line.split(",")
-            if len(parts) != 3:
-                report(path, number, f"expected 'path,width,height', got {line!r}")
-                continue
-            image_id = parts[0]
-            try:
-                width, height = int(parts[1]), int(parts[2])
-            except ValueError:
-                report(path, number, f"width and height must be integers, got {line!r}")
-                continue
-            if width <= 0 or height <= 0:
-                report(path, number, f"image size must be positive, got {width}x{height}")
-                continue
-            if image_id in size_lines:
-                report(path, number,
-                       f"duplicated image id {image_id!r} (first on line {size_lines[image_id]})")
-                continue
-            if image_id not in known:
-                report(path, number, f"image {image_id!r} is not listed in image_ids.txt")
-                continue
-            size_lines[image_id] = number
-            meta.image_sizes[image_id] = (width, height)
-        if size_lines:  # OpenImages ships an empty image_sizes.txt
-            for image_id, number in known.items():
-                if image_id not in size_lines:
-                    report(path, None, f"no size for {image_id!r} (image_ids.txt line {number})")
 
+def _read_image_sizes(path: Path, meta: WSOLMetadata, known: dict[str, int],
+                      report: "_Collector") -> None:
+    """``image_sizes.txt`` into ``meta.image_sizes`` (may be empty, as OpenImages ships it)."""
+    size_lines: dict[str, int] = {}
+    for number, line in report.lines(path):
+        parts = line.split(",")
+        if len(parts) != 3:
+            report(path, number, f"expected 'path,width,height', got {line!r}")
+            continue
+        image_id = parts[0]
+        try:
+            width, height = int(parts[1]), int(parts[2])
+        except ValueError:
+            report(path, number, f"width and height must be integers, got {line!r}")
+            continue
+        if width <= 0 or height <= 0:
+            report(path, number, f"image size must be positive, got {width}x{height}")
+            continue
+        if image_id in size_lines:
+            report(path, number,
+                   f"duplicated image id {image_id!r} (first on line {size_lines[image_id]})")
+            continue
+        if image_id not in known:
+            report(path, number, f"image {image_id!r} is not listed in image_ids.txt")
+            continue
+        size_lines[image_id] = number
+        meta.image_sizes[image_id] = (width, height)
+    if size_lines:  # OpenImages ships an empty image_sizes.txt
+        for image_id, number in known.items():
+            if image_id not in size_lines:
+                report(path, None, f"no size for {image_id!r} (image_ids.txt line {number})")
+
+
+def read_wsol_metadata(
+    split_dir: Path | str,
+    *,
+    num_classes: int | None = None,
+    errors: list[MetadataError] | None = None,
+) -> WSOLMetadata:
+    """Read one split folder of wsolevaluation metadata (clovaai/wsolevaluation ``metadata/``:
+    ``image_ids.txt``, ``class_labels.txt``, ``image_sizes.txt``, ``localization.txt``).
+
+    With ``errors=None`` the first problem raises :class:`MetadataError` (file and line); with a
+    list, every problem is appended to it and the readable part is returned (``moana data
+    check``). ``num_classes`` bounds the class ids when given. A missing folder or required file
+    raises FileNotFoundError.
+    """
+    directory = Path(split_dir)
+    report = _Collector(errors)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"metadata folder {directory} does not exist" if not
+                                directory.exists() else f"{directory} is not a metadata folder")
+    for name in ("image_ids.txt", "class_labels.txt"):
+        if not (directory / name).is_file():
+            raise FileNotFoundError(f"{directory / name} is missing (a wsolevaluation split needs "
+                                    f"{', '.join(METADATA_FILES)})")
+    meta = WSOLMetadata(directory=directory, image_ids=[], class_labels={})
+    meta.image_ids, known = _read_image_ids(directory / "image_ids.txt", report)
+    meta.id_lines = known
+    _read_class_labels(directory / "class_labels.txt", meta, known, report, num_classes)
+    if (directory / "image_sizes.txt").is_file():
+        _read_image_sizes(directory / "image_sizes.txt", meta, known, report)
     path = directory / "localization.txt"
     if path.is_file():
         _read_localization(path, meta, known, report)
