@@ -199,49 +199,21 @@ def reproduce(
     work_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=results_dir.parent, prefix=f".{results_dir.name}.staging-"))
     manifest: dict[str, Any] = {"stages": {}}
+    run_one = execute or papermill_executor(kernel_name, log_output, progress_bar)
     try:
-        if only:  # carry the other stages' outputs over
-            for name in MANAGED:
-                src = results_dir / name
-                if src.is_dir():
-                    shutil.copytree(src, staging / name)
-                elif src.is_file():
-                    shutil.copy2(src, staging / name)
-            manifest["stages"] = {k: v for k, v in previous["stages"].items() if k not in stages}
-            for stage in stages:
-                for rel in previous["stages"].get(stage, {}).get("files", []):
-                    (staging / rel).unlink(missing_ok=True)
+        if only:
+            manifest["stages"] = _carry_over(results_dir, staging, previous, stages)
         (staging / "notebooks").mkdir(exist_ok=True)
         for number, stage in enumerate(stages, start=1):
-            params = stage_parameters(profile, stage, work_dir=work_dir, output_dir=staging,
-                                      overrides=overrides)
-            before = _files(staging)
-            out_nb = staging / "notebooks" / f"{stage}.ipynb"
             if echo:
                 print(f"[moana reproduce] {number}/{len(stages)} {stage} ({profile}) ...", flush=True)
-            start = time.perf_counter()
-            try:
-                (execute or papermill_executor(kernel_name, log_output, progress_bar))(
-                    notebooks_dir / f"{stage}.ipynb", out_nb, params)
-            except Exception as err:  # papermill's execution error, dead kernel, ...
-                kept = work_dir / "failed" / f"{stage}.ipynb"
-                if out_nb.is_file():
-                    kept.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copy2(out_nb, kept)
-                raise StageFailed(
-                    f"stage {stage} failed ({type(err).__name__}): {str(err).strip()[-2000:]}\n"
-                    f"executed copy with the traceback: {kept}; results in {results_dir} untouched"
-                ) from err
-            seconds = time.perf_counter() - start
-            files = sorted(_files(staging) - before) + _stage_outputs(stage)
-            manifest["stages"][stage] = {
-                "profile": profile, "seconds": round(seconds, 1), "files": sorted(set(files)),
-                "parameters": {k: v for k, v in params.items() if k not in ("output_dir",)},
-                "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            }
+            record = _run_stage(run_one, profile, stage, notebooks_dir=notebooks_dir,
+                                work_dir=work_dir, staging=staging, results_dir=results_dir,
+                                overrides=overrides)
+            manifest["stages"][stage] = record
             if echo:
-                print(f"[moana reproduce] {number}/{len(stages)} {stage} done in {seconds:.1f} s",
-                      flush=True)
+                print(f"[moana reproduce] {number}/{len(stages)} {stage} done in "
+                      f"{record['seconds']:.1f} s", flush=True)
         manifest["stages"] = {s: manifest["stages"][s] for s in STAGES if s in manifest["stages"]}
         manifest.update(profile=profile, commit=git_commit(),
                         created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -254,6 +226,53 @@ def reproduce(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return manifest
+
+
+def _carry_over(results_dir: Path, staging: Path, previous: dict[str, Any],
+                stages: Sequence[str]) -> dict[str, Any]:
+    """``--only``: copy the other stages' published outputs into ``staging`` (without the files
+    of the stages about to run); returns their manifest entries."""
+    for name in MANAGED:
+        src = results_dir / name
+        if src.is_dir():
+            shutil.copytree(src, staging / name)
+        elif src.is_file():
+            shutil.copy2(src, staging / name)
+    kept = {k: v for k, v in previous["stages"].items() if k not in stages}
+    for stage in stages:
+        for rel in previous["stages"].get(stage, {}).get("files", []):
+            (staging / rel).unlink(missing_ok=True)
+    return kept
+
+
+def _run_stage(run_one: Executor, profile: str, stage: str, *, notebooks_dir: Path,
+               work_dir: Path, staging: Path, results_dir: Path,
+               overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """Execute one stage's notebook into ``staging``; its manifest entry. Raises
+    :class:`StageFailed` (the executed copy kept under ``work_dir/failed``) when it fails."""
+    params = stage_parameters(profile, stage, work_dir=work_dir, output_dir=staging,
+                              overrides=overrides)
+    before = _files(staging)
+    out_nb = staging / "notebooks" / f"{stage}.ipynb"
+    start = time.perf_counter()
+    try:
+        run_one(notebooks_dir / f"{stage}.ipynb", out_nb, params)
+    except Exception as err:  # papermill's execution error, dead kernel, ...
+        kept = work_dir / "failed" / f"{stage}.ipynb"
+        if out_nb.is_file():
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(out_nb, kept)
+        raise StageFailed(
+            f"stage {stage} failed ({type(err).__name__}): {str(err).strip()[-2000:]}\n"
+            f"executed copy with the traceback: {kept}; results in {results_dir} untouched"
+        ) from err
+    files = sorted(_files(staging) - before) + _stage_outputs(stage)
+    return {
+        "profile": profile, "seconds": round(time.perf_counter() - start, 1),
+        "files": sorted(set(files)),
+        "parameters": {k: v for k, v in params.items() if k not in ("output_dir",)},
+        "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
 
 
 def _run(args: argparse.Namespace) -> int:
