@@ -97,7 +97,7 @@ print("methods with attention modules:", attention_methods or "none")
 # thresholded region.)
 
 # %%
-explorer = Explorer(data, threshold=thresholds[methods[-1]])
+explorer = Explorer(data, thresholds=thresholds)  # starts on MoANA; each method keeps its val threshold
 explorer.widget
 
 # %% [markdown]
@@ -107,4 +107,4 @@ explorer.widget
 for view, (method, att) in enumerate([(methods[0], "none"), (methods[-1], "map"), (methods[-1], "c")]):
     fig = render_view(data, image=0, method=method, threshold=thresholds[method], attention=att)
     save_figure(fig, f"explorer_view_{view}", output_dir, dataset=info["dataset"], synthetic=synthetic,
-                caption=f"Explorer view: {method} score map and boxes, attention view '{att}' (image 0)")
+                close=False, caption=f"Explorer view: {method} score map and boxes, attention view '{att}' (image 0)")
