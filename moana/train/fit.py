@@ -235,7 +235,11 @@ def _train_loader(session: _Session, train_set: Any):
                                           seed=config.runtime.seed)
     else:
         sampler = RandomSampler(train_set, generator=generator)
+    # a last batch of a single image cannot train BatchNorm layers (PyTorch raises): drop that
+    # one batch only, so every other split trains on all of its images, as wsolevaluation does
+    per_rank_images = len(sampler) if dist_info.enabled else len(train_set)
     loader = DataLoader(train_set, batch_size=per_rank_batch, sampler=sampler,
+                        drop_last=per_rank_images % per_rank_batch == 1,
                         num_workers=config.data.num_workers, generator=generator,
                         worker_init_fn=worker_init, pin_memory=session.device.type == "cuda")
     return loader, sampler, generator
