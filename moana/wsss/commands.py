@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from moana.wsss.pipeline import STEPS
+from moana.wsss.config import STEPS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
