@@ -156,6 +156,7 @@ class WSSSConfig:
     seg: SegConfig = field(default_factory=SegConfig)
 
     def to_dict(self) -> dict[str, Any]:
+        """The config as nested plain dicts/lists (YAML/JSON ready)."""
         return to_plain_dict(self)
 
 
