@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 COMMANDS = (["--version"], ["--help"], ["data", "--help"], ["evaluate-scoremaps", "--help"],
-            ["train", "--help"])
+            ["train", "--help"], ["wsss", "--help"])
 
 
 def time_command(args: list[str], root: Path, runs: int) -> list[float]:

@@ -155,6 +155,9 @@ def _command_label(args: argparse.Namespace | None, fallback: str | None) -> str
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``moana`` command line on ``argv`` (default ``sys.argv[1:]``) and return the exit
+    code: 0 on success, 2 without a command; a command's bad input is reported as one line on
+    stderr with exit code 1 (``--debug`` or ``MOANA_DEBUG=1`` prints the traceback instead)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = os.environ.get(DEBUG_ENV, "").strip().lower() in ("1", "true", "yes")
     if "--debug" in argv:  # accepted anywhere, not only before the command

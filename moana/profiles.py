@@ -205,10 +205,12 @@ class WorkLayout:
         return self.root / "wsss"
 
     def wsol_run(self, backbone: str, method: str) -> Path:
+        """The run directory of a WSOL run, ``<wsol_runs>/<backbone>-<method>``."""
         return self.wsol_runs / f"{backbone}-{method}"
 
 
 def work_layout(work_dir: str | Path) -> WorkLayout:
+    """The :class:`WorkLayout` (datasets, runs, checkpoints folders) of ``work_dir``."""
     return WorkLayout(Path(work_dir))
 
 

@@ -151,6 +151,9 @@ def find_notebooks_dir(path: str | Path | None = None) -> Path:
 
 
 def select_stages(only: Sequence[str] | None) -> list[str]:
+    """Stages to run, in pipeline order: all when ``only`` is empty, else those named (stage names
+    or numbers, comma lists accepted).  Raises ValueError (from :func:`stage_name`) for an
+    unknown stage."""
     if not only:
         return list(STAGES)
     chosen = {stage_name(key) for item in only for key in item.split(",") if key.strip()}

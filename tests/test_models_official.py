@@ -41,14 +41,14 @@ def test_load_from_file_gives_same_logits(tmp_path) -> None:
     state, source = _official_state()
     path = tmp_path / "moana_resnet50_official.pth.tar"
     torch.save({"state_dict": state, "epoch": 3}, path)
-    model = load_official_checkpoint(None, path).eval()
+    model = load_official_checkpoint(path).eval()
     assert model.num_classes == 7 and model.attention_modules()[0].axis_conv == "full"
     x = torch.randn(2, 3, 48, 48)
     with torch.no_grad():
         torch.testing.assert_close(model(x), source(x))
     # into an existing model, from a mapping
     other = build_model("resnet50", method="moana", num_classes=7)
-    load_official_checkpoint(other, state, num_classes=7).eval()
+    load_official_checkpoint(state, other, num_classes=7).eval()
     with torch.no_grad():
         torch.testing.assert_close(other(x), source(x))
 
@@ -56,11 +56,20 @@ def test_load_from_file_gives_same_logits(tmp_path) -> None:
 def test_wrong_checkpoints_raise() -> None:
     vanilla = {"module." + k: v for k, v in torchvision.models.resnet50(weights=None).state_dict().items()}
     with pytest.raises(ValueError, match="not an official ResNet-50 MoANA checkpoint.*layer4.3.conv_c.weight"):
-        load_official_checkpoint(None, vanilla)
+        load_official_checkpoint(vanilla)
     state, _ = _official_state(num_classes=5)
     with pytest.raises(ValueError, match="5 classes, but num_classes=6"):
-        load_official_checkpoint(None, state, num_classes=6)
+        load_official_checkpoint(state, num_classes=6)
     state["module.extra.weight"] = torch.zeros(1)
     del state["module.layer3.0.bn1.weight"]
     with pytest.raises(ValueError, match=r"missing keys \['layer3.0.bn1.weight'\].*unexpected keys \['extra.weight'\]"):
-        load_official_checkpoint(None, state)
+        load_official_checkpoint(state)
+
+
+def test_old_argument_order_is_a_clear_error(tmp_path) -> None:
+    state, _ = _official_state()
+    model = build_model("resnet50", method="moana", num_classes=7)
+    with pytest.raises(TypeError, match=r"takes the path first.*ResNetCAM"):
+        load_official_checkpoint(model, state)
+    with pytest.raises(TypeError, match=r"takes the path first.*NoneType"):
+        load_official_checkpoint(None, tmp_path / "moana.pth")

@@ -37,6 +37,7 @@ class CheckSummary:
     decoded: bool = True  # pixels decoded (False: headers only)
 
     def format(self) -> str:
+        """One line: splits/lists checked, images (decoded or headers only), boxes and masks counted."""
         how = "decoded" if self.decoded else "headers only, not decoded"
         return (f"checked {self.splits} split(s)/list(s): {self.images} image(s) ({how}), "
                 f"{self.boxes} box(es), {self.masks} mask(s)/label map(s)")

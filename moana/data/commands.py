@@ -122,6 +122,8 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``moana data`` (``synth``, ``check``, ``prepare``) to the CLI's ``subparsers``; heavy
+    modules are imported inside the handlers."""
     data = subparsers.add_parser("data", help="synthetic datasets and dataset checks")
     sub = data.add_subparsers(dest="data_command", metavar="ACTION")
 

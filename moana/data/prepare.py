@@ -50,6 +50,7 @@ WSOL_RELEASE = "https://github.com/clovaai/wsolevaluation (metadata/ folder and 
 
 
 def md5sum(path: Path, chunk: int = 1 << 22) -> str:
+    """Hex MD5 of the file at ``path``, read in ``chunk``-byte blocks (checks downloaded archives)."""
     digest = hashlib.md5()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(chunk), b""):
@@ -236,12 +237,19 @@ def voc_cls_labels(voc_root: Path | str, ids: Iterable[str], *,
 
 def write_voc_cls_labels(voc_root: Path | str, ids: Iterable[str], out: Path | str, *,
                          source: str = "auto") -> int:
+    """Write IRN's ``cls_labels.npy`` (image id -> 20-dim multi-hot VOC class vector, no
+    background; jiwoon-ahn/irn ``voc12/make_cls_labels.py``) for ``ids`` to ``out`` atomically,
+    with the labels read by :func:`voc_cls_labels` (``source``: ``auto``, ``xml`` or ``png``).
+    Returns the number of images.  Raises FileNotFoundError / ValueError (naming the file) on a
+    missing or unreadable annotation."""
     labels = voc_cls_labels(voc_root, ids, source=source)
     save_cls_labels(out, labels)
     return len(labels)
 
 
 def copy_file(source: Path, dest: Path) -> None:
+    """Copy ``source`` to ``dest`` atomically, creating folders; skipped when ``dest`` already has
+    the same bytes.  Raises FileNotFoundError (naming ``source``) when it is missing."""
     if not source.is_file():
         raise FileNotFoundError(f"{source} is missing")
     dest.parent.mkdir(parents=True, exist_ok=True)

@@ -136,6 +136,7 @@ class ObjectKnobs:
             raise ValueError("clutter, noise and body_roughness must be >= 0")
 
     def to_json(self) -> dict[str, Any]:
+        """The knobs as a JSON-ready dict (tuples become lists)."""
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
 
@@ -153,6 +154,9 @@ class WSOLSynthSpec(ObjectKnobs):
         default_factory=lambda: {"train": 60, "val": 20, "test": 20})
 
     def validate(self) -> None:
+        """Raise ValueError (naming the knob) if a value is out of range: per_class keys outside
+        train/val/test, num_classes outside [1, MAX_CLASSES], image_size below 16, or an object knob
+        checked by :meth:`ObjectKnobs.validate`."""
         super().validate()
         if set(self.per_class) - set(SPLITS):
             raise ValueError(f"per_class keys must be among {SPLITS}, got {sorted(self.per_class)}")
@@ -162,6 +166,7 @@ class WSOLSynthSpec(ObjectKnobs):
             raise ValueError(f"image_size must be at least 16, got {self.image_size}")
 
     def counts(self) -> dict[str, int]:
+        """Images per class for each split: the defaults updated with ``per_class``."""
         return {**WSOLSynthSpec.__dataclass_fields__["per_class"].default_factory(),
                 **self.per_class}
 
@@ -185,10 +190,13 @@ class VOCSynthSpec(ObjectKnobs):
     border: int = 1
 
     def sides(self) -> tuple[int, int]:
+        """``(low, high)`` image side in pixels (an int ``image_size`` gives equal sides)."""
         size = self.image_size
         return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
 
     def validate(self) -> None:
+        """Raise ValueError (naming the knob) if a value is out of range: image sides, num_classes
+        outside [1, 20], objects per image outside [1, num_classes], negative counts or border."""
         super().validate()
         lo, hi = self.sides()
         if not 16 <= lo <= hi:
@@ -439,6 +447,7 @@ class SyntheticWSOL:
     config: dict = field(default_factory=dict)
 
     def split_dir(self, split: str) -> Path:
+        """The wsolevaluation metadata folder of ``split`` (``train``, ``val`` or ``test``)."""
         return self.metadata_root / split
 
 

@@ -161,6 +161,7 @@ def labels_from_segmentation(label_map: np.ndarray) -> np.ndarray:
 
 
 def default_transform() -> Callable[[Image.Image], torch.Tensor]:
+    """PIL image -> (3, H, W) float tensor normalized with the ImageNet mean and std."""
     return T.Compose([T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
 
 

@@ -55,6 +55,9 @@ def real_info(dataset: str, data_root: str | Path, metadata_root: str | Path | N
 
 
 def load_split(info: Mapping[str, Any], split: str) -> WSOLMetadata:
+    """The :class:`WSOLMetadata` of ``split`` of a prepared dataset (``info`` holds
+    ``metadata_dir``).  Raises ValueError for an unknown split; errors of
+    :func:`load_wsol_metadata` (naming the file) for missing or malformed metadata."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     return load_wsol_metadata(Path(info["metadata_dir"]) / split)

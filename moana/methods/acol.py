@@ -52,6 +52,11 @@ class ACoLMixin:
     branches), ``classifier_A``, ``classifier_B`` and ``method_kw["acol_threshold"]``."""
 
     def acol_outputs(self, x: Tensor, labels: Tensor | None = None) -> dict[str, Tensor]:
+        """ACoL's training outputs (Zhang et al., CVPR 2018; clovaai/wsolevaluation
+        ``wsol/method/acol.py``): classifier A on the feature, erase where A's min-max
+        normalized map of ``labels`` (default: A's argmax) is >= ``acol_threshold`` (a fraction),
+        classifier B on the erased feature.  ``x`` (B, 3, H, W) -> dict of ``logits`` /
+        ``logit_b`` (B, K) and ``feat_map_a`` / ``feat_map_b`` (B, K, h, w)."""
         feature = self.trunk(x)
         maps_a = self.classifier_A(feature)
         logits = maps_a.mean(dim=(2, 3))
@@ -62,6 +67,7 @@ class ACoLMixin:
                 "feat_map_a": maps_a, "feat_map_b": maps_b}
 
     def forward(self, x: Tensor, labels: Tensor | None = None):
+        """Training: the dict of :meth:`acol_outputs`; eval: classifier A's logits (B, K)."""
         if not self.training:
             return self.classifier_A(self.trunk(x)).mean(dim=(2, 3))
         return self.acol_outputs(x, labels)
@@ -74,6 +80,8 @@ class ACoLMixin:
         return out["logits"], maps
 
     def class_maps(self, x: Tensor) -> Tensor:
+        """Class activation maps (B, K, h, w) as :meth:`forward_with_maps` gives them (ACoL's fused
+        A/B maps)."""
         return self.forward_with_maps(x)[1]
 
     def loss(self, outputs, targets: Tensor) -> Tensor:

@@ -85,6 +85,12 @@ class SPGMixin:
     ``method_kw``."""
 
     def spg_outputs(self, x: Tensor, labels: Tensor | None = None) -> dict[str, Tensor]:
+        """SPG's training outputs (Zhang et al., ECCV 2018; clovaai/wsolevaluation
+        ``wsol/method/spg.py``): logits (B, K) from the class maps, side-branch logits ``logits_b1``,
+        ``logits_b2`` and ``logits_c`` (self-produced guidance maps at their own resolution), the
+        normalized CAM of ``labels`` (default: argmax) upsampled to the input, ``attention``
+        (B, 1, H, W) in [0, 1], and ``fused_attention`` (B, 1, H, W), the mean of the two
+        sigmoid side maps."""
         b1_in, b2_in, c_in, maps = self.spg_streams(x)
         logits_b1 = self.SPG_B_shared(self.SPG_B_1a(b1_in))
         logits_b2 = self.SPG_B_shared(self.SPG_B_2a(b2_in))
@@ -100,9 +106,11 @@ class SPGMixin:
                 "attention": attention, "fused_attention": fused}
 
     def class_maps(self, x: Tensor) -> Tensor:
+        """Class activation maps (B, K, h, w) from the main stream of :meth:`spg_streams`."""
         return self.spg_streams(x)[3]
 
     def forward(self, x: Tensor, labels: Tensor | None = None):
+        """Training: the dict of :meth:`spg_outputs`; eval: logits (B, K)."""
         if not self.training:
             return self.class_maps(x).mean(dim=(2, 3))
         return self.spg_outputs(x, labels)

@@ -218,6 +218,8 @@ class BoxEvaluator:
             self._collect_one()
 
     def accumulate_batch(self, scoremaps: Iterable[np.ndarray], image_ids: Iterable[str]) -> None:
+        """Call :meth:`accumulate` for each (score map, image id) pair; the two must have equal
+        length (ValueError otherwise)."""
         for scoremap, image_id in zip(scoremaps, image_ids, strict=True):
             self.accumulate(scoremap, image_id)
 
@@ -230,6 +232,7 @@ class BoxEvaluator:
             self._collect_one()
 
     def close(self) -> None:
+        """Finish pending work and shut down the worker pool (if any); the counts stay readable."""
         self._drain()
         if self._pool is not None:
             self._pool.shutdown()

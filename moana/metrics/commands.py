@@ -147,6 +147,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``moana evaluate-scoremaps`` to the CLI's ``subparsers`` (heavy modules are imported in
+    the handler)."""
     parser = subparsers.add_parser(
         "evaluate-scoremaps",
         help="MaxBoxAcc/MaxBoxAccV2 or PxAP/PIoU of saved score maps (wsolevaluation numbers)",

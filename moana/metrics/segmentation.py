@@ -23,6 +23,9 @@ class SegmentationConfusion:
         self.matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
 
     def update(self, pred: np.ndarray, gt: np.ndarray) -> None:
+        """Add one image: ``pred`` and ``gt`` integer label maps of the same shape (H, W); pixels equal
+        to ``ignore_index`` in ``gt`` are skipped.  Raises ValueError for different shapes or labels
+        outside [0, num_classes)."""
         pred = np.asarray(pred)
         gt = np.asarray(gt)
         if pred.shape != gt.shape:
@@ -43,10 +46,14 @@ class SegmentationConfusion:
         return iou_from_confusion(self.matrix)
 
     def miou(self) -> float:
+        """Mean IoU over the classes present in prediction or ground truth, as a fraction in [0, 1]
+        (NaN classes are skipped; NaN if none)."""
         return float(np.nanmean(self.iou_per_class()))
 
 
 def iou_from_confusion(matrix: np.ndarray) -> np.ndarray:
+    """Per-class IoU (fraction) of a (C, C) confusion matrix: TP / (row + column - TP); NaN for a
+    class absent from both prediction and ground truth.  jiwoon-ahn/irn ``step/eval_cam.py``."""
     tp = np.diag(matrix).astype(np.float64)
     denominator = matrix.sum(axis=0) + matrix.sum(axis=1) - tp
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -86,6 +93,9 @@ class ThresholdSweep:
         self.counts = np.zeros((n + 1, num_classes, num_classes), dtype=np.int64)
 
     def update(self, cams: np.ndarray, class_ids: Sequence[int], gt: np.ndarray) -> None:
+        """Add one image: ``cams`` (k, H, W) of its k foreground classes ``class_ids`` (0-based VOC
+        ids) and ``gt`` (H, W) labels (``ignore_index`` skipped).  Raises ValueError for shape
+        mismatches or ground-truth labels outside [0, num_classes)."""
         cams = np.asarray(cams)
         if not np.issubdtype(cams.dtype, np.floating):
             cams = cams.astype(np.float64)

@@ -93,6 +93,7 @@ class CAMNet(nn.Module):
 
     # -- to implement -------------------------------------------------------------------
     def feature_map(self, x: Tensor) -> Tensor:  # pragma: no cover - abstract
+        """The feature map fed to the 1x1-conv classifier, (B, C, h, w); defined by each backbone."""
         raise NotImplementedError
 
     # -- CAM interface ------------------------------------------------------------------

@@ -16,6 +16,8 @@ __all__ = ["ModelCost", "model_cost", "count_parameters"]
 
 @dataclass(frozen=True)
 class ModelCost:
+    """Cost of a model at ``input_size`` (B, C, H, W): parameters, multiply-accumulates of one
+    forward and median latency in milliseconds (NaN when not timed)."""
     params: int
     macs: int
     latency_ms: float  # median over repeats; nan when repeats == 0
@@ -23,6 +25,7 @@ class ModelCost:
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
+    """Number of parameters of ``model`` (only those with ``requires_grad`` if ``trainable_only``)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 

@@ -137,12 +137,16 @@ class InceptionCAM(CAMNet):
         return self._attend(self._after(x, "Mixed_6e"), "layer4")
 
     def spg_streams(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """SPG's streams (wsolevaluation ``wsol/inception.py``): the Mixed_5d output (SPG-B1 input),
+        the Mixed_6d output (SPG-B2 input), the head features (SPG-C input) and the class maps
+        (B, K, h, w)."""
         b1 = self._to_mixed_5d(x)
         b2 = self.Mixed_6d(self.Mixed_6c(self.Mixed_6b(self.Mixed_6a(b1))))
         c = self.head(self.Mixed_6e(b2))
         return b1, b2, c, self.classifier(c)
 
     def feature_map(self, x: Tensor) -> Tensor:
+        """Features before the classifier, (B, 1024, h, w) (h = w = 28 at 224 px)."""
         return self.head(self.trunk(x))
 
 

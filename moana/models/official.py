@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from torch import Tensor
+from torch import Tensor, nn
 
 from moana.models.camnet import CAMNet
 from moana.models.resnet import ResNetCAM
@@ -46,17 +46,34 @@ def official_layout_kwargs(state: Mapping[str, Tensor]) -> dict:
 
 
 def load_official_checkpoint(
-    model: CAMNet | None,
     checkpoint: str | os.PathLike | Mapping[str, Tensor],
+    model: CAMNet | None = None,
     *,
     num_classes: int | None = None,
 ) -> CAMNet:
     """Load an official ResNet-50 MoANA state_dict (file or mapping) with strict key checking.
 
-    With ``model=None`` a ``build_model("resnet50", method="moana", ...)`` is built whose
-    ``num_classes`` (and kernel size / axis_conv) are read from the checkpoint; ``num_classes``,
-    if given, must agree.  Returns the model.
+    ``checkpoint`` is a path to a ``torch.save`` file (a bare state_dict or one under
+    ``"state_dict"``/``"model"``, keys possibly prefixed ``module.``; read with
+    ``weights_only=True``) or an already loaded mapping.  With ``model=None`` a
+    ``build_model("resnet50", method="moana", ...)`` is built whose ``num_classes`` (and kernel
+    size / axis_conv) are read from the checkpoint; ``num_classes``, if given, must agree.
+    Returns the model with the weights loaded (mode unchanged: call ``.eval()`` for inference).
+
+    Source: the checkpoints released with MoANA (Sohn et al., Sci. Rep. 2023;
+    ku-milab/MoANA, ResNet-50 with the module appended to ``layer4``).
+
+    Raises TypeError when called the old way, ``load_official_checkpoint(model, path)``;
+    FileNotFoundError / ValueError for a missing or unreadable file; ValueError when the keys
+    are not those of an official checkpoint, ``num_classes`` disagrees, ``model`` is not a
+    ResNet CAM network, or keys/shapes do not match ``model`` exactly.
     """
+    if checkpoint is None or isinstance(checkpoint, nn.Module):
+        raise TypeError(
+            "load_official_checkpoint takes the path first: load_official_checkpoint(path, "
+            f"model=None); got a {type(checkpoint).__name__} as the first argument "
+            "(the old order was (model, path))"
+        )
     from moana.models.build import build_model  # build imports this package's modules
 
     source = "state_dict" if isinstance(checkpoint, Mapping) else os.fspath(checkpoint)

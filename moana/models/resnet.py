@@ -132,6 +132,9 @@ class ResNetCAM(CAMNet):
         return self._stage("layer4", self._stage("layer3", x))
 
     def spg_streams(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """SPG's streams (wsolevaluation ``wsol/resnet.py``): the first layer3 block's output (SPG-B1
+        input), layer3's output (SPG-B2 input), layer4's output (SPG-C input) and the class maps
+        (B, K, h, w)."""
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         x = self.layer2(self.layer1(x))
         b1 = self._stage("layer3", x, 0, 1)
@@ -140,4 +143,6 @@ class ResNetCAM(CAMNet):
         return b1, b2, c, self.classifier(c)
 
     def feature_map(self, x: Tensor) -> Tensor:
+        """layer4's output (with MoANA or another module inserted), (B, 2048, h, w); h = w = 28 at
+        224 px with the official stride-1 layer3/layer4."""
         return self.trunk(x)

@@ -78,15 +78,19 @@ class SmallCAM(CAMNet):
         return self._attend(x, name)
 
     def trunk(self, x: Tensor) -> Tensor:
+        """Stem and four stages (with any inserted attention module), (B, C, h, w)."""
         x = self.layer2(self.layer1(self.stem(x)))
         x = self._after(self.layer3(x), "layer3")
         return self._after(self.layer4(x), "layer4")
 
     def spg_streams(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """SPG's streams for the small CPU network: layer3's output (B1), layer4's output (B2 and C)
+        and the class maps (B, K, h, w)."""
         x = self.layer2(self.layer1(self.stem(x)))
         b1 = self._after(self.layer3(x), "layer3")
         b2 = self._after(self.layer4(b1), "layer4")
         return b1, b2, b2, self.classifier(b2)
 
     def feature_map(self, x: Tensor) -> Tensor:
+        """The trunk's output, (B, C, h, w)."""
         return self.trunk(x)

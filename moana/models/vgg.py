@@ -143,10 +143,13 @@ class VGGCAM(CAMNet):
         return F.avg_pool2d(x, kernel_size=3, stride=1, padding=1) if self.method == "acol" else x
 
     def spg_streams(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """SPG's streams (wsolevaluation ``wsol/vgg.py``): features up to pool4 (SPG-B1 input), up to
+        conv5_3 (SPG-B2 input), SPG-A3's output (SPG-C input) and the class maps (B, K, h, w)."""
         b1 = self._run_features(x, 0, _POOL4 + 1)
         b2 = self._run_features(b1, _POOL4 + 1, _POOL5)
         c = self.SPG_A_3(b2)
         return b1, b2, c, self.classifier(c)
 
     def feature_map(self, x: Tensor) -> Tensor:
+        """conv6 + ReLU on the trunk, (B, 1024, h, w) (h = w = 28 at 224 px, large feature map)."""
         return self.relu6(self.conv6(self.trunk(x)))

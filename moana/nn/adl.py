@@ -37,6 +37,9 @@ class ADL(nn.Module):
         return (attention < peak * self.drop_threshold).to(attention.dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` (B, C, H, W) -> same shape.  Training: multiply by the drop mask (with probability
+        ``drop_rate``) or the sigmoid importance map of the channel-mean attention; eval: identity.
+        Choe & Shim, CVPR 2019; clovaai/wsolevaluation ``wsol/method/adl.py``."""
         if not self.training:
             return x
         attention = x.mean(dim=1, keepdim=True)

@@ -51,4 +51,5 @@ class CBAM(nn.Module):
         self.spatial_gate = _SpatialGate(spatial_kernel_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` (B, C, H, W) -> same shape: channel gate, then spatial gate (Woo et al., ECCV 2018)."""
         return self.spatial_gate(self.channel_gate(x))

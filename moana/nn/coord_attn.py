@@ -27,6 +27,8 @@ class CoordAttention(nn.Module):
         self.conv_w = nn.Conv2d(hidden, channels, kernel_size=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` (B, C, H, W) -> same shape, scaled by the (B, C, H, 1) and (B, C, 1, W) coordinate
+        attentions (Hou et al., CVPR 2021)."""
         h, w = x.shape[2], x.shape[3]
         pooled_h = x.mean(dim=3, keepdim=True)  # (B, C, H, 1)
         pooled_w = x.mean(dim=2, keepdim=True).transpose(2, 3)  # (B, C, W, 1)

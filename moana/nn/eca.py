@@ -32,6 +32,8 @@ class ECA(nn.Module):
         self.conv = nn.Conv1d(1, 1, kernel_size=k, padding=k // 2, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` (B, C, H, W) -> same shape, scaled by the sigmoid of a 1-D convolution across the
+        pooled channels (Wang et al., CVPR 2020)."""
         y = x.mean(dim=(2, 3))  # (B, C)
         y = self.conv(y.unsqueeze(1)).squeeze(1)  # 1-D conv across channels
         return x * torch.sigmoid(y)[:, :, None, None]

@@ -28,6 +28,8 @@ def attention_names() -> list[str]:
 
 
 def get_attention_class(name: str) -> type[nn.Module]:
+    """The class registered as attention module ``name`` (case-insensitive), imported on demand.
+    Raises ValueError listing the known names for an unknown one."""
     key = name.lower()
     if key not in _REGISTRY:
         raise ValueError(f"unknown attention module {name!r}; choose one of {attention_names()}")

@@ -157,6 +157,10 @@ class MoANA(nn.Module):
         return total.expand_as(x)
 
     def forward(self, x: Tensor) -> Tensor:
+        """``x`` (B, C, H, W) -> same shape: ``x * (a + b * attmap)`` with ``attmap`` the combined
+        channel/height/width axis attention and ``(a, b)`` the calibration (Sohn et al., Sci. Rep.
+        2023; ku-milab/MoANA).  With ``record_attention`` the axis attentions and the map are kept in
+        ``last_attention``."""
         parts = self.axis_descriptors(x)
         attmap = self._sum(parts, x)
         if self.record_attention:

@@ -25,5 +25,7 @@ class SqueezeExcitation(nn.Module):
         self.fc2 = nn.Conv2d(hidden, channels, kernel_size=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` (B, C, H, W) -> same shape, scaled by the per-channel sigmoid gate (Hu et al., CVPR
+        2018)."""
         gate = torch.sigmoid(self.fc2(self.relu(self.fc1(self.pool(x)))))
         return x * gate

@@ -10,10 +10,19 @@ training and evaluation), ``trainer`` (the epoch loop), ``fit`` (WSOL training),
 ``checkpoint``, ``records``, ``distributed``.
 """
 
-from moana.train.config import TrainConfig, available_configs, load_config
-from moana.train.evaluate import evaluate_checkpoint, evaluate_run
-from moana.train.fit import fit  # the function shadows the submodule name on purpose
-from moana.train.run import Run
+from moana._lazy import lazy_exports
+
+# Lazy (PEP 562): ``moana train --help`` imports moana.train.commands without torch/pandas.
+_EXPORTS = {
+    "Run": "moana.train.run",
+    "TrainConfig": "moana.train.config",
+    "available_configs": "moana.train.config",
+    "evaluate_checkpoint": "moana.train.evaluate",
+    "evaluate_run": "moana.train.evaluate",
+    "fit": "moana.train.fit",  # the function shadows the submodule name on purpose
+    "load_config": "moana.train.config",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = ["Run", "TrainConfig", "available_configs", "evaluate_checkpoint", "evaluate_run", "fit",
            "load_config"]

@@ -64,6 +64,8 @@ def unwrap(model: nn.Module) -> nn.Module:
 
 
 def model_identity(model: nn.Module) -> dict[str, Any]:
+    """``arch``, ``method`` and ``num_classes`` of ``model`` (unwrapped from DDP), recorded in
+    checkpoints and checked on load."""
     model = unwrap(model)
     return {"arch": getattr(model, "arch", type(model).__name__),
             "method": getattr(model, "method", None),

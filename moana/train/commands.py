@@ -80,6 +80,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``moana train`` and ``moana evaluate`` to the CLI's ``subparsers``; torch and the
+    training modules are imported inside the handlers."""
     train = subparsers.add_parser(
         "train", help="train a WSOL model (CAM / MoANA) and record the run",
         description="Train with a shipped config or a YAML file; overrides look like "

@@ -134,9 +134,11 @@ class TrainConfig:
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
 
     def to_dict(self) -> dict[str, Any]:
+        """The config as nested plain dicts/lists (YAML/JSON ready)."""
         return to_plain_dict(self)
 
     def to_yaml(self) -> str:
+        """The config as YAML text, keys in definition order."""
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
     def validate(self) -> "TrainConfig":

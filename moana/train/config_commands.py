@@ -75,6 +75,7 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``moana config show`` to the CLI's ``subparsers``."""
     config = subparsers.add_parser("config", help="show a resolved configuration",
                                    description=__doc__.split("\n\n")[1])
     sub = config.add_subparsers(dest="config_command", required=True)

@@ -17,6 +17,7 @@ import torch.distributed as dist
 
 @dataclass(frozen=True)
 class DistInfo:
+    """Rank, world size and local rank of this process (1 process: 0, 1, 0)."""
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
@@ -31,6 +32,7 @@ class DistInfo:
 
 
 def env_world_size() -> int:
+    """``WORLD_SIZE`` from the environment (set by torchrun), 1 when absent."""
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
@@ -52,11 +54,13 @@ def init_distributed(device: str = "auto", backend: str | None = None) -> DistIn
 
 
 def cleanup() -> None:
+    """Destroy the process group if one is initialized; no-op otherwise."""
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
 
 
 def barrier(info: DistInfo) -> None:
+    """Wait for all ranks when running distributed; no-op for one process."""
     if info.enabled:
         dist.barrier()
 

@@ -195,6 +195,8 @@ def selection_score(metrics: dict[str, Any], select_by: str) -> tuple[str, float
 
 
 def val_thresholds(val_metrics: dict[str, Any]) -> dict[str, float]:
+    """The CAM thresholds chosen on val (``box_threshold``, a fraction of the normalized CAM) from
+    val metrics, to apply unchanged on test (wsolevaluation's protocol)."""
     return {k: float(val_metrics[k]) for k in THRESHOLD_KEYS if k in val_metrics}
 
 

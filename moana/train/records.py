@@ -65,6 +65,8 @@ def git_commit(start: Path | None = None) -> dict[str, Any]:
 
 
 def device_description(device: Any) -> str:
+    """A one-line description of ``device`` for the run manifest (GPU name, or CPU, cores and torch
+    threads)."""
     import torch
 
     device = torch.device(device)

@@ -72,6 +72,7 @@ class Run:
         return self.path / FINAL_JSON
 
     def eval_path(self, split: str) -> Path:
+        """``eval_<split>.json`` in the run directory."""
         return self.path / f"eval_{split}.json"
 
     def checkpoint_path(self, which: str = "best") -> Path:
@@ -92,6 +93,7 @@ class Run:
         return self.has_final_metrics
 
     def is_empty(self) -> bool:
+        """True if the run directory does not exist or holds no file."""
         return not self.path.exists() or not any(self.path.iterdir())
 
     # ----------------------------------------------------------------------- reading
@@ -163,6 +165,9 @@ class Run:
                 "selection_metric": metric, "val_score": val.get(metric) if metric else None}
 
     def load_checkpoint(self, which: str = "best", map_location: Any = "cpu") -> dict[str, Any]:
+        """The training checkpoint ``which`` (``best`` or ``last``), loaded with
+        ``weights_only=True``.  Raises FileNotFoundError / ValueError (naming the file) when it is
+        missing, unreadable or not a moana training checkpoint."""
         from moana.train.checkpoint import load_checkpoint
 
         return load_checkpoint(self.checkpoint_path(which), map_location=map_location)
@@ -179,21 +184,26 @@ class Run:
 
     # ----------------------------------------------------------------------- writing
     def write_config(self, config) -> None:
+        """Save ``config`` (a TrainConfig) as the run's ``config.yaml``, atomically."""
         from moana.train.config import save_config
 
         save_config(config, self.config_path)
         self._config = None
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
+        """Write the run's manifest JSON atomically."""
         write_json(self.manifest_path, manifest)
 
     def write_final(self, metrics: dict[str, Any]) -> None:
+        """Write the run's final metrics JSON atomically."""
         write_json(self.final_path, metrics)
 
     def write_eval(self, split: str, metrics: dict[str, Any]) -> None:
+        """Write the metrics of an evaluation on ``split`` to :meth:`eval_path`, atomically."""
         write_json(self.eval_path(split), metrics)
 
     def write_history(self, rows: list[dict[str, Any]]) -> None:
+        """Write the per-epoch rows to the run's ``metrics.csv`` atomically."""
         from moana.train.records import write_metrics_csv
 
         write_metrics_csv(self.metrics_csv, rows)

@@ -115,11 +115,14 @@ class PreparedData:
     synthetic: dict[str, Any] | None = None
 
     def metadata(self, split: str):
+        """The :class:`WSOLMetadata` of ``split``; errors of :func:`load_wsol_metadata` name the file."""
         from moana.data.metadata import load_wsol_metadata
 
         return load_wsol_metadata(self.split_dirs[split], num_classes=self.num_classes or None)
 
     def dataset(self, split: str, *, train: bool = False):
+        """A :class:`WSOLDataset` of ``split`` with the config's image/resize/crop sizes
+        (``train=True``: training augmentation)."""
         from moana.data.wsol import WSOLDataset
 
         d = self.config.data
@@ -128,6 +131,7 @@ class PreparedData:
                            crop_size=d.crop_size, mask_root=self.mask_root)
 
     def fingerprint(self) -> str:
+        """A hash of the train/val/test metadata files, recorded in the run manifest."""
         from moana.train.records import dataset_fingerprint
 
         return dataset_fingerprint([self.split_dirs[s] for s in ("train", "val", "test")])

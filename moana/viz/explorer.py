@@ -62,6 +62,7 @@ class ExplorerData:
         return int(next(iter(self.class_maps.values())).shape[1])
 
     def class_name(self, k: int) -> str:
+        """The name of class ``k`` (``"class k"`` when the names are unknown)."""
         return self.class_names[k] if self.class_names and k < len(self.class_names) else f"class {k}"
 
 
@@ -292,6 +293,8 @@ class Explorer:
             self.update()
 
     def update(self, change: Any = None) -> None:
+        """Redraw the view from the widgets' state (``change``: the ipywidgets event, unused); records
+        the wall and CPU seconds of the redraw in ``last_update_s`` / ``last_update_cpu_s``."""
         import time
 
         start, cpu = time.perf_counter(), time.process_time()

@@ -75,6 +75,8 @@ def denormalize(image: np.ndarray, mean: Sequence[float] = (0.485, 0.456, 0.406)
 
 def draw_boxes(ax: plt.Axes, boxes: Sequence[Box] | np.ndarray, color: str, lw: float = 1.5,
                label: str | None = None) -> None:
+    """Draw ``boxes`` (N, 4) as ``(x0, y0, x1, y1)`` pixel rectangles on ``ax`` (``label`` on the
+    first only, for the legend)."""
     for i, (x0, y0, x1, y1) in enumerate(np.asarray(boxes, dtype=float).reshape(-1, 4)):
         ax.add_patch(mpatches.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, edgecolor=color,
                                         linewidth=lw, label=label if i == 0 else None))
@@ -231,6 +233,8 @@ def voc_palette() -> np.ndarray:
 
 
 def colorize(label: np.ndarray) -> np.ndarray:
+    """An (H, W) label map -> (H, W, 3) uint8 RGB with the PASCAL VOC palette (255, ignore, drawn white).
+    Raises ValueError for a map that is not 2-D."""
     label = np.asarray(label)
     if label.ndim != 2:
         raise ValueError(f"expected an HxW label map, got shape {label.shape}")

@@ -10,8 +10,13 @@ pseudo-masks (``train_seg``) and report its val mIoU (``eval_seg``). ``pipeline`
 steps, each restartable from its outputs on disk. Metrics in files and tables are percent.
 """
 
-from moana.wsss.pipeline import (STEPS, WSSSConfig, load_summary, load_wsss_config,
-                                  prepare_data, run_dirs, run_pipeline, run_step)
+from moana._lazy import lazy_exports
+
+# Lazy (PEP 562): ``moana wsss --help`` imports moana.wsss.commands without torch/pandas.
+_EXPORTS = {name: "moana.wsss.pipeline" for name in
+            ("STEPS", "WSSSConfig", "load_summary", "load_wsss_config", "prepare_data",
+             "run_dirs", "run_pipeline", "run_step")}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = ["STEPS", "WSSSConfig", "load_summary", "load_wsss_config", "prepare_data",
            "run_dirs", "run_pipeline", "run_step"]

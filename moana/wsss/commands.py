@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from moana.wsss.pipeline import STEPS
+from moana.wsss.config import STEPS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``moana wsss run`` to the CLI's ``subparsers``; the pipeline (torch, pandas) is imported
+    inside the handler."""
     wsss = subparsers.add_parser("wsss", help="weakly supervised semantic segmentation (IRN-style)")
     sub = wsss.add_subparsers(dest="wsss_command", metavar="WSSS_COMMAND")
     run = sub.add_parser(

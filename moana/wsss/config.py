@@ -17,6 +17,10 @@ from moana.config import (Locator, apply_overrides, build_dataclass, load_layers
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
+#: The pipeline's steps in run order (defined here, light, for the CLI's ``--steps`` choices).
+STEPS: tuple[str, ...] = ("train_cam", "make_cam", "eval_cam", "ir_label", "train_irn",
+                          "make_sem_seg", "eval_sem_seg", "train_seg", "eval_seg")
+
 
 @dataclass
 class DataConfig:
@@ -152,6 +156,7 @@ class WSSSConfig:
     seg: SegConfig = field(default_factory=SegConfig)
 
     def to_dict(self) -> dict[str, Any]:
+        """The config as nested plain dicts/lists (YAML/JSON ready)."""
         return to_plain_dict(self)
 
 

@@ -28,6 +28,7 @@ UNCERTAIN = 255
 
 
 def crf_available() -> bool:
+    """Whether ``pydensecrf`` (the ``crf`` extra, used by IRN's IR labels) can be imported."""
     return importlib.util.find_spec("pydensecrf") is not None
 
 
@@ -94,6 +95,7 @@ def ir_label_from_cam(cam: dict[str, np.ndarray], image: np.ndarray, *, fg_thres
 
 
 def ir_label_path(out_dir: Path, image_id: str) -> Path:
+    """``<out_dir>/<image_id>.png``: where the IR label of an image is written."""
     return Path(out_dir) / f"{image_id}.png"
 
 

@@ -34,6 +34,8 @@ def normalize_image(image: np.ndarray) -> torch.Tensor:
 
 
 def strided_size(size: tuple[int, int], stride: int) -> tuple[int, int]:
+    """``(ceil(H / stride), ceil(W / stride))``: the feature-map size of an (H, W) input (IRN's
+    ``imutils`` strided size, jiwoon-ahn/irn ``step/make_cam.py``)."""
     return math.ceil(size[0] / stride), math.ceil(size[1] / stride)
 
 
@@ -85,6 +87,8 @@ def infer_cams(model: nn.Module, image: np.ndarray, label: np.ndarray,
 
 
 def cam_path(out_dir: Path, image_id: str) -> Path:
+    """``<out_dir>/<image_id>.npy``: where the multi-scale CAMs of an image are written (IRN's
+    ``step/make_cam.py`` layout)."""
     return Path(out_dir) / f"{image_id}.npy"
 
 

@@ -26,15 +26,13 @@ import pandas as pd
 
 from moana.io import atomic_write_bytes, to_jsonable
 from moana.wsss._io import resolve_device, save_json
-from moana.wsss.config import WSSSConfig, config_from_dict, load_wsss_config
+from moana.wsss.config import STEPS, WSSSConfig, config_from_dict, load_wsss_config
 
 __all__ = ["STEPS", "WSSSConfig", "load_wsss_config", "config_from_dict", "run_pipeline",
            "prepare_data", "VOCData", "run_dirs", "load_summary"]
 
 log = logging.getLogger(__name__)
 
-STEPS: tuple[str, ...] = ("train_cam", "make_cam", "eval_cam", "ir_label", "train_irn",
-                          "make_sem_seg", "eval_sem_seg", "train_seg", "eval_seg")
 DEPENDS: dict[str, tuple[str, ...]] = {
     "train_cam": (), "make_cam": ("train_cam",), "eval_cam": ("make_cam",),
     "ir_label": ("make_cam",), "train_irn": ("ir_label",),

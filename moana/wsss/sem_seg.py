@@ -83,6 +83,7 @@ def sem_seg_label(cam: dict[str, np.ndarray], edge: Tensor, image_size: tuple[in
 
 
 def sem_seg_path(out_dir: Path, image_id: str) -> Path:
+    """``<out_dir>/<image_id>.png``: where the pseudo-mask of an image is written."""
     return Path(out_dir) / f"{image_id}.png"
 
 
