@@ -197,3 +197,10 @@ def test_cli_flags_are_spec_fields(tmp_path: Path) -> None:
     made = json.loads((out / "synthetic.json").read_text())
     assert made["body_evidence"] == 0.4 and made["mark_hidden"] == 0.5
     assert made["body_fraction"] == [0.1, 0.2] and made["per_class"]["train"] == 2
+
+
+def test_voc_class_count_matches_the_loader():
+    from moana.data.synthetic import NUM_VOC_CLASSES
+    from moana.data.voc import VOC_CLASSES
+
+    assert NUM_VOC_CLASSES == len(VOC_CLASSES)

@@ -50,8 +50,11 @@ from typing import Any
 import cv2
 import numpy as np
 
-from moana.data.voc import VOC_CLASSES, save_cls_labels, voc_palette
 from moana.io import atomic_write_bytes
+
+#: PASCAL VOC's 20 object classes (moana.data.voc.VOC_CLASSES; not imported here so that the
+#: generator's knobs load without torch, for ``moana data --help``)
+NUM_VOC_CLASSES = 20
 
 SPLITS = ("train", "val", "test")
 #: Saturated mark colours (RGB); bodies and clutter are desaturated, so these never occur there.
@@ -201,8 +204,8 @@ class VOCSynthSpec(ObjectKnobs):
         lo, hi = self.sides()
         if not 16 <= lo <= hi:
             raise ValueError(f"image_size must be 16 <= low <= high, got {self.image_size}")
-        if not 1 <= self.num_classes <= len(VOC_CLASSES):
-            raise ValueError(f"num_classes must be in [1, {len(VOC_CLASSES)}], "
+        if not 1 <= self.num_classes <= NUM_VOC_CLASSES:
+            raise ValueError(f"num_classes must be in [1, {NUM_VOC_CLASSES}], "
                              f"got {self.num_classes}")
         if not 1 <= self.objects[0] <= self.objects[1] <= self.num_classes:
             raise ValueError(f"objects must satisfy 1 <= low <= high <= num_classes, "
@@ -466,6 +469,8 @@ def _write_palette_png(path: Path, label: np.ndarray) -> None:
     from PIL import Image
 
     image = Image.fromarray(label.astype(np.uint8), mode="P")
+    from moana.data.voc import voc_palette
+
     image.putpalette(voc_palette())
     buf = BytesIO()
     image.save(buf, format="PNG")
@@ -565,7 +570,7 @@ def make_voc_dataset(out_dir: Path | str, **knobs: Any) -> Path:
             image_id = f"{2100 + split_index}_{index:06d}"
             _write_png(root / "JPEGImages" / f"{image_id}.png", image)
             _write_palette_png(root / "SegmentationClass" / f"{image_id}.png", label_map)
-            vector = np.zeros(len(VOC_CLASSES), np.float32)
+            vector = np.zeros(NUM_VOC_CLASSES, np.float32)
             vector[present] = 1
             cls_labels[image_id] = vector
             lists[split].append(image_id)
@@ -573,6 +578,8 @@ def make_voc_dataset(out_dir: Path | str, **knobs: Any) -> Path:
     for split, ids in lists.items():
         atomic_write_bytes(seg / f"{split}.txt", ("\n".join(ids) + "\n").encode())
     atomic_write_bytes(root / "train_aug.txt", ("\n".join(lists["train"]) + "\n").encode())
+    from moana.data.voc import save_cls_labels
+
     save_cls_labels(root / "cls_labels.npy", cls_labels)
     lo, hi = spec.sides()
     config = {"kind": "voc", **spec.to_json(), "image_size": [lo, hi],
