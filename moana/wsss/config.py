@@ -143,6 +143,10 @@ class WSSSConfig:
         default_factory=lambda: {"moana": {"calibration": "wsss"}})
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
+    # training steps (train_cam, train_irn, train_seg): autocast "none" | "bf16" (GPUs) and the
+    # channels-last memory format, as runtime.amp / runtime.channels_last of WSOL training
+    amp: str = "none"
+    channels_last: bool = False
     data: DataConfig = field(default_factory=DataConfig)
     cam: CamConfig = field(default_factory=CamConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
