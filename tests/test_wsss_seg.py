@@ -97,6 +97,14 @@ def test_train_seg_overwrite_and_no_checkpoints(tiny_voc, tmp_path, monkeypatch)
     result = train_seg(tiny_cfg(), voc_root=root, train_ids=train, mask_dir=root / LABEL_DIR,
                        out_path=out, overwrite=True)  # the checkpoint is discarded
     assert result["resumed_from"] == 0 and not (tmp_path / "seg.pt.partial").exists()
+    _interrupt_at(monkeypatch, module, 4)
+    with pytest.raises(KeyboardInterrupt):
+        train_seg(tiny_cfg(), voc_root=root, train_ids=train, mask_dir=root / LABEL_DIR,
+                  out_path=out)
+    monkeypatch.undo()
+    other = train_seg(tiny_cfg(checkpoint_every=3), voc_root=root, train_ids=train,
+                      mask_dir=root / LABEL_DIR, out_path=out)  # another epoch plan
+    assert other["resumed_from"] == 0 and len(other["loss_history"]) == 2
     single = train_seg(tiny_cfg(checkpoint_every=0, iterations=3), voc_root=root,
                        train_ids=train, mask_dir=root / LABEL_DIR, out_path=tmp_path / "d.pt")
     assert len(single["loss_history"]) == 1 and not (tmp_path / "d.pt.partial").exists()

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from moana.train.checkpoint import load_checkpoint
 from moana.train.trainer import BatchLoss, EpochLoop, LoopSettings
 from moana.wsss._io import torch_save
 
@@ -50,7 +51,9 @@ def train_with_loop(model: nn.Module, loader: Any, optimizer: torch.optim.Optimi
                     checkpoints: bool = True, name: str = "train") -> EpochLoop:
     """Run ``epochs`` epochs of ``batch_loss`` with the poly schedule over ``iterations``.
 
-    Resumes from ``partial_dir(out_path)/last.pt`` when present and ``overwrite`` is false;
+    Resumes from ``partial_dir(out_path)/last.pt`` when present, written with the same
+    ``epochs``, ``iterations``, ``seed`` and ``len(loader)`` (else starts again), and
+    ``overwrite`` is false;
     ``checkpoints=False`` writes no checkpoint (and resumes nothing). Returns the finished
     loop (``loop.history``: one row per epoch with ``train_loss``; ``loop.start_epoch``:
     the epochs restored from the checkpoint). Raises ValueError for an unknown ``amp``.
@@ -65,11 +68,18 @@ def train_with_loop(model: nn.Module, loader: Any, optimizer: torch.optim.Optimi
     def report(row: dict[str, Any], history: list[dict[str, Any]]) -> None:
         log.info("%s epoch %d/%d loss %.4f", name, row["epoch"], epochs, row["train_loss"])
 
+    plan = {"epochs": epochs, "iterations": iterations, "seed": seed,
+            "first_epoch_batches": len(loader)}
     loop = EpochLoop(model, loader, optimizer, scheduler, batch_loss, settings, epochs=epochs,
                      checkpoint_dir=folder, seed=seed, generator=generator,
-                     on_epoch_end=report, scheduler_interval="step")
+                     on_epoch_end=report, checkpoint_config=plan, scheduler_interval="step")
     if loop.last_path is not None and loop.last_path.is_file():
-        log.info("%s: resumed after epoch %d", name, loop.resume())
+        if load_checkpoint(loop.last_path)["config"] == plan:
+            log.info("%s: resumed after epoch %d", name, loop.resume())
+        else:
+            log.warning("%s: %s was written with another epoch plan or seed; starting again",
+                        name, loop.last_path)
+            _remove(folder)
     loop.run()
     return loop
 

@@ -175,7 +175,8 @@ def _step_params_core(cfg: WSSSConfig, method: str, step: str, data: VOCData
         return {"ids": _digest(data.eval_ids)}
     if step == "train_seg":
         seg = asdict(cfg.seg)
-        for key in ("eval_scales", "num_workers", "val_list", "checkpoint_every"):
+        # checkpoint_every sets the training loop's epochs (each reseeded), so it is a parameter
+        for key in ("eval_scales", "num_workers", "val_list"):
             seg.pop(key)
         return {"seg": seg, "seed": cfg.seed, "ids": _digest(data.seg_train_ids)}
     if step == "eval_seg":
