@@ -14,9 +14,10 @@ import torch.nn.functional as F
 from PIL import Image
 
 from moana.models import build_model
-from moana.wsss._io import pil_rescale, poly_scheduler
+from moana.wsss._io import pil_rescale
 from moana.wsss.irn import (EdgeNet, affinity_loss, edge_map, make_path_index, pair_affinity,
                             pair_labels)
+from moana.wsss.loop import poly_scheduler
 from moana.wsss.make_cam import infer_cams
 from moana.wsss.sem_seg import dense_affinity
 

@@ -41,23 +41,31 @@ def test_dataset_crops_image_and_mask(tiny_voc):
     assert set(np.unique(y.numpy())) <= {0, 1, 2, 3, 255}
 
 
+def _interrupt_at(monkeypatch, module, call: int) -> None:
+    """SegStep raises KeyboardInterrupt at its ``call``-th batch (1-based)."""
+    real = module.SegStep.__call__
+    calls = {"n": 0}
+
+    def dies(self, *args):
+        calls["n"] += 1
+        if calls["n"] == call:
+            raise KeyboardInterrupt
+        return real(self, *args)
+
+    monkeypatch.setattr(module.SegStep, "__call__", dies)
+
+
 def test_train_seg_writes_a_model_and_resumes(tiny_voc, tmp_path, monkeypatch):
     import moana.wsss.train_seg as module
 
     root, train, _ = tiny_voc
     out = tmp_path / "seg.pt"
-    original = module._fit_seg
-
-    def interrupted(*args, **kwargs):  # stops after 3 of 4 iterations (checkpoint at 2)
-        original(*args, **{**kwargs, "iterations": 3})
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(module, "_fit_seg", interrupted)
+    _interrupt_at(monkeypatch, module, 4)  # dies in iteration 4 of 4 (checkpoint after 2)
     with pytest.raises(KeyboardInterrupt):
         train_seg(tiny_cfg(), voc_root=root, train_ids=train, mask_dir=root / LABEL_DIR,
                   out_path=out)
-    assert not out.exists() and (tmp_path / "seg.pt.partial").is_file()
-    monkeypatch.setattr(module, "_fit_seg", original)
+    assert not out.exists() and (tmp_path / "seg.pt.partial" / "last.pt").is_file()
+    monkeypatch.undo()
     result = train_seg(tiny_cfg(), voc_root=root, train_ids=train, mask_dir=root / LABEL_DIR,
                        out_path=out)
     assert result["resumed_from"] == 2 and len(result["loss_history"]) == 2
@@ -66,9 +74,40 @@ def test_train_seg_writes_a_model_and_resumes(tiny_voc, tmp_path, monkeypatch):
     fresh = train_seg(tiny_cfg(), voc_root=root, train_ids=train, mask_dir=root / LABEL_DIR,
                       out_path=tmp_path / "b.pt", overwrite=True)
     assert fresh["resumed_from"] == 0
+    # the interrupted-then-resumed run equals the uninterrupted one (CPU, same seed)
+    resumed, whole = (torch.load(p, weights_only=True)["state_dict"] for p in (out,
+                                                                             tmp_path / "b.pt"))
+    assert all(torch.equal(resumed[k], whole[k]) for k in whole)
+    assert result["loss_history"] == fresh["loss_history"]
     with pytest.raises(ValueError, match="batch"):
         train_seg(tiny_cfg(batch_size=8), voc_root=root, train_ids=train[:3],
                   mask_dir=root / LABEL_DIR, out_path=tmp_path / "c.pt")
+
+
+def test_train_seg_overwrite_and_no_checkpoints(tiny_voc, tmp_path, monkeypatch):
+    import moana.wsss.train_seg as module
+
+    root, train, _ = tiny_voc
+    out = tmp_path / "seg.pt"
+    _interrupt_at(monkeypatch, module, 4)
+    with pytest.raises(KeyboardInterrupt):
+        train_seg(tiny_cfg(), voc_root=root, train_ids=train, mask_dir=root / LABEL_DIR,
+                  out_path=out)
+    monkeypatch.undo()
+    result = train_seg(tiny_cfg(), voc_root=root, train_ids=train, mask_dir=root / LABEL_DIR,
+                       out_path=out, overwrite=True)  # the checkpoint is discarded
+    assert result["resumed_from"] == 0 and not (tmp_path / "seg.pt.partial").exists()
+    _interrupt_at(monkeypatch, module, 4)
+    with pytest.raises(KeyboardInterrupt):
+        train_seg(tiny_cfg(), voc_root=root, train_ids=train, mask_dir=root / LABEL_DIR,
+                  out_path=out)
+    monkeypatch.undo()
+    other = train_seg(tiny_cfg(checkpoint_every=3), voc_root=root, train_ids=train,
+                      mask_dir=root / LABEL_DIR, out_path=out)  # another epoch plan
+    assert other["resumed_from"] == 0 and len(other["loss_history"]) == 2
+    single = train_seg(tiny_cfg(checkpoint_every=0, iterations=3), voc_root=root,
+                       train_ids=train, mask_dir=root / LABEL_DIR, out_path=tmp_path / "d.pt")
+    assert len(single["loss_history"]) == 1 and not (tmp_path / "d.pt.partial").exists()
 
 
 class _Constant(nn.Module):

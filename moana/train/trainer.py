@@ -7,7 +7,8 @@ Public API (WSOL training in :mod:`moana.train.fit`; the WSSS steps adopt it the
     loop = EpochLoop(model, loader, optimizer, scheduler, batch_loss, settings,
                      epochs=E, checkpoint_dir=Path | None, seed=0,
                      sampler=None, generator=None, validate=None, validate_every=1,
-                     on_epoch_end=None, lr_columns=default_lr_columns, checkpoint_config=None)
+                     on_epoch_end=None, lr_columns=default_lr_columns, checkpoint_config=None,
+                     scheduler_interval="epoch" | "step")
     loop.resume()          # only when continuing: restores model, optimizer, scheduler,
                            # history, best, epoch and RNG states from checkpoint_dir/last.pt
     history = loop.run()   # list of per-epoch rows (dicts)
@@ -18,8 +19,9 @@ Public API (WSOL training in :mod:`moana.train.fit`; the WSSS steps adopt it the
   ``batch_loss`` has a ``set_epoch(epoch)`` method the loop calls it before each epoch (e.g. to
   reseed an augmentation generator). :class:`WSOLStep` is the WSOL one (method hooks).
 * ``scheduler``: any ``torch.optim.lr_scheduler`` stepped once per epoch, or None; IRN's poly
-  schedule is ``torch.optim.lr_scheduler.PolynomialLR(optimizer, total_iters=E, power=0.9)``
-  (per epoch; for a per-iteration poly schedule step it inside ``batch_loss`` instead).
+  schedule is ``torch.optim.lr_scheduler.PolynomialLR(optimizer, total_iters=E, power=0.9)``.
+  ``scheduler_interval="step"`` steps it after every optimizer step instead (IRN's per-iteration
+  poly schedule: ``total_iters`` = iterations; the WSSS steps); its state is in ``last.pt``.
 * ``validate(model, epoch) -> Validation | None``: after epochs ``validate_every`` apart and
   after the last; the loop keeps the best by ``Validation.score`` (higher is better) and writes
   ``checkpoint_dir/best.pt`` (no optimizer, no RNG) besides ``last.pt`` (everything).
@@ -164,9 +166,10 @@ def _batch_augmentation(method: str, method_kw: dict[str, Any]):
 
 def train_one_epoch(model: nn.Module, loader: Any, optimizer: torch.optim.Optimizer,
                     batch_loss: BatchLoss, settings: LoopSettings, *, epoch: int,
-                    epochs: int) -> dict[str, float]:
+                    epochs: int, step_scheduler: Any = None) -> dict[str, float]:
     """One pass over ``loader``; returns train_loss (mean), train_top1 (%, when the step counts
-    correct items) and train_images, summed over all ranks.
+    correct items) and train_images, summed over all ranks. ``step_scheduler`` (optional) is
+    stepped after every optimizer step.
 
     Running sums stay on the device (no host sync per step); they are read, and the loss
     checked for NaN/inf, every ``settings.log_every`` steps and at the end (DivergedError).
@@ -192,6 +195,8 @@ def train_one_epoch(model: nn.Module, loader: Any, optimizer: torch.optim.Optimi
         optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
         optimizer.step()
+        if step_scheduler is not None:
+            step_scheduler.step()
         with torch.no_grad():
             totals[0] += out.loss.detach().double() * out.count
             if out.correct is not None:
@@ -248,7 +253,12 @@ class EpochLoop:
                  = None,
                  lr_columns: Callable[[torch.optim.Optimizer], dict[str, float]]
                  = default_lr_columns,
-                 checkpoint_config: dict[str, Any] | None = None) -> None:
+                 checkpoint_config: dict[str, Any] | None = None,
+                 scheduler_interval: str = "epoch") -> None:
+        if scheduler_interval not in ("epoch", "step"):
+            raise ValueError(f"scheduler_interval must be 'epoch' or 'step', got "
+                             f"{scheduler_interval!r}")
+        self.scheduler_interval = scheduler_interval
         self.model, self.loader, self.optimizer = model, loader, optimizer
         self.scheduler, self.batch_loss, self.settings = scheduler, batch_loss, settings
         self.epochs, self.seed = epochs, seed
@@ -292,7 +302,8 @@ class EpochLoop:
         return self.start_epoch
 
     def one_epoch(self, epoch: int) -> dict[str, Any]:
-        """Seed, train one epoch, step the scheduler; the epoch's row (no validation yet)."""
+        """Seed, train one epoch, step the scheduler; the epoch's row (no validation yet; ``lr``
+        is the learning rate at the epoch's first step)."""
         started = time.time()
         rank = self.settings.dist_info.rank
         seed_everything(derived_seed(self.seed, epoch, rank))
@@ -303,9 +314,11 @@ class EpochLoop:
         if hasattr(self.batch_loss, "set_epoch"):
             self.batch_loss.set_epoch(epoch)
         row: dict[str, Any] = {"epoch": epoch + 1, **self.lr_columns(self.optimizer)}
+        per_step = self.scheduler_interval == "step"
         row.update(train_one_epoch(self.model, self.loader, self.optimizer, self.batch_loss,
-                                   self.settings, epoch=epoch, epochs=self.epochs))
-        if self.scheduler is not None:
+                                   self.settings, epoch=epoch, epochs=self.epochs,
+                                   step_scheduler=self.scheduler if per_step else None))
+        if self.scheduler is not None and not per_step:
             self.scheduler.step()
         row["train_time_s"] = time.time() - started
         return row

@@ -7,7 +7,8 @@ its WSSS experiments: train a CAM network (``train_cam``), infer multi-scale CAM
 (``ir_label``), train the boundary branch of IRN (``irn``), propagate CAMs by random walk into
 pseudo-masks (``sem_seg``) and evaluate them (``eval_sem_seg``), then train DeepLabV3 on the
 pseudo-masks (``train_seg``) and report its val mIoU (``eval_seg``). ``pipeline`` runs all
-steps, each restartable from its outputs on disk. Metrics in files and tables are percent.
+steps, each restartable from its outputs on disk; the three training steps train through the
+shared epoch loop (``loop``). Metrics in files and tables are percent.
 """
 
 from moana._lazy import lazy_exports

@@ -64,14 +64,6 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def poly_scheduler(optimizer: torch.optim.Optimizer, max_step: int, power: float = 0.9
-                   ) -> torch.optim.lr_scheduler.PolynomialLR:
-    """IRN's poly schedule (``PolyOptimizer``: lr * (1 - step / max_step) ** 0.9 at step
-    ``step < max_step``) as torch's PolynomialLR; step it once per iteration."""
-    return torch.optim.lr_scheduler.PolynomialLR(optimizer, total_iters=max(1, max_step),
-                                                 power=power)
-
-
 def pil_rescale(array: np.ndarray, scale: float, order: int) -> np.ndarray:
     """IRN's ``imutils.pil_rescale``: resize to ``(round(h*scale), round(w*scale))`` (numpy
     rounding, half to even) with PIL bicubic (``order=3``, low-pass filters when shrinking) or

@@ -131,7 +131,9 @@ class SegConfig:
     head_lr_mult: float = 1.0
     momentum: float = 0.9
     weight_decay: float = 1e-4
-    checkpoint_every: int = 1000  # iterations between resumable checkpoints (0: none)
+    # iterations between resumable checkpoints (0: none); also the training loop's epoch length
+    # (each epoch reseeded), so it changes the trained weights
+    checkpoint_every: int = 1000
     eval_scales: tuple[float, ...] = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)  # multi-scale + flip
     num_workers: int = 0
 
@@ -147,6 +149,10 @@ class WSSSConfig:
         default_factory=lambda: {"moana": {"calibration": "wsss"}})
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
+    # training steps (train_cam, train_irn, train_seg): autocast "none" | "bf16" (GPUs) and the
+    # channels-last memory format, as runtime.amp / runtime.channels_last of WSOL training
+    amp: str = "none"
+    channels_last: bool = False
     data: DataConfig = field(default_factory=DataConfig)
     cam: CamConfig = field(default_factory=CamConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)

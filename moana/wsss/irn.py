@@ -28,13 +28,15 @@ import torch.nn.functional as F
 import torchvision
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
-from tqdm.auto import tqdm
 
 from moana.models.weights import read_state_dict, torchvision_weights_file
-from moana.wsss._io import (load_image_rgb, load_png, pil_rescale, poly_scheduler,
-                            random_crop_box, torch_save, voc_image_path)
+from moana.train.setup import place_model, seed_everything, worker_init
+from moana.train.trainer import LoopSettings, StepOutput
+from moana.wsss._io import (load_image_rgb, load_png, pil_rescale, random_crop_box,
+                            voc_image_path)
 from moana.wsss.config import IRNConfig
 from moana.wsss.ir_label import ir_label_path
+from moana.wsss.loop import save_result, train_with_loop
 from moana.wsss.make_cam import normalize_image
 
 log = logging.getLogger(__name__)
@@ -300,61 +302,63 @@ class IRLabelDataset(Dataset):
 
 
 # -- training ------------------------------------------------------------------------------
+class IRNStep:
+    """The per-batch loss of :func:`train_irn`: :func:`affinity_loss` of the boundary map
+    (sigmoid of the logits) against the pair labels of the stride-4 IR labels."""
+
+    def __init__(self, index: PathIndex) -> None:
+        self.index = index
+
+    def __call__(self, model: nn.Module, batch: Any, settings: LoopSettings) -> StepOutput:
+        images, labels = settings.images(batch[0]), settings.to_device(batch[1])
+        logits = model(images).float()
+        if labels.shape[-2:] != logits.shape[-2:]:
+            raise ValueError(f"IRN output {tuple(logits.shape[-2:])} != label "
+                             f"{tuple(labels.shape[-2:])} (crop_size must be a multiple of 4)")
+        loss, _ = affinity_loss(torch.sigmoid(logits), labels, self.index)
+        return StepOutput(loss, int(labels.shape[0]))
+
+
 def train_irn(cfg: IRNConfig, *, voc_root: Path, train_ids: Sequence[str], ir_label_dir: Path,
-              out_path: Path, seed: int = 0, device: torch.device | str = "cpu") -> dict[str, Any]:
-    """Train the boundary branch on IR labels; save it atomically to ``out_path``."""
+              out_path: Path, seed: int = 0, device: torch.device | str = "cpu",
+              amp: str = "none", channels_last: bool = False,
+              overwrite: bool = False) -> dict[str, Any]:
+    """Train the boundary branch on IR labels; save it atomically to ``out_path``.
+
+    SGD with IRN's poly schedule per iteration through :func:`moana.wsss.loop.train_with_loop`
+    (AMP, channels-last, NaN/inf checks; resumes from ``<out_path>.partial/last.pt`` unless
+    ``overwrite``). Returns the loss history (mean per epoch), wall time, image count and the
+    epochs restored (``resumed_from``). Raises ValueError when the list is empty."""
     if not train_ids:
         raise ValueError("train_irn: the training list is empty")
     device = torch.device(device)
-    torch.manual_seed(seed)
-    random.seed(seed)
+    seed_everything(seed)
     if cfg.freeze_backbone and not cfg.pretrained:
         log.warning("IRN backbone %s is frozen but randomly initialised: set irn.pretrained "
                     "or irn.freeze_backbone=false", cfg.backbone)
-    model = EdgeNet(cfg.backbone, pretrained=cfg.pretrained,
-                    freeze_backbone=cfg.freeze_backbone).to(device)
+    model = place_model(EdgeNet(cfg.backbone, pretrained=cfg.pretrained,
+                                freeze_backbone=cfg.freeze_backbone), device, channels_last)
     dataset = IRLabelDataset(voc_root, train_ids, ir_label_dir, crop_size=cfg.crop_size,
                              rescale=tuple(cfg.rescale))
+    generator = torch.Generator().manual_seed(seed)
     loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True,
                         num_workers=cfg.num_workers, drop_last=len(dataset) >= cfg.batch_size,
-                        generator=torch.Generator().manual_seed(seed),
-                        worker_init_fn=lambda w: random.seed(seed * 1000 + w))
-    index = make_path_index(cfg.radius)
+                        generator=generator, worker_init_fn=worker_init)
     optimizer = torch.optim.SGD(model.trainable_parameters(), lr=cfg.lr,
                                 weight_decay=cfg.weight_decay, momentum=cfg.momentum)
-    scheduler = poly_scheduler(optimizer, len(loader) * cfg.epochs)
     start = time.perf_counter()
-    history = _fit_irn(model, loader, optimizer, scheduler, index, cfg.epochs, device)
+    loop = train_with_loop(model, loader, optimizer, IRNStep(make_path_index(cfg.radius)),
+                           LoopSettings(device, amp=amp, channels_last=channels_last),
+                           epochs=cfg.epochs, iterations=len(loader) * cfg.epochs, seed=seed,
+                           generator=generator, out_path=out_path, overwrite=overwrite,
+                           name="train_irn")
+    history = [row["train_loss"] for row in loop.history]
     model.eval()
-    torch_save(Path(out_path), {"state_dict": model.state_dict(), "backbone": cfg.backbone,
-                                "freeze_backbone": cfg.freeze_backbone, "radius": cfg.radius,
-                                "loss_history": history})
+    save_result(out_path, {"state_dict": model.state_dict(), "backbone": cfg.backbone,
+                           "freeze_backbone": cfg.freeze_backbone, "radius": cfg.radius,
+                           "loss_history": history})
     return {"loss_history": history, "seconds": time.perf_counter() - start,
-            "num_images": len(dataset)}
-
-
-def _fit_irn(model: EdgeNet, loader: DataLoader, optimizer, scheduler, index: PathIndex,
-             epochs: int, device: torch.device) -> list[float]:
-    """The training loop of :func:`train_irn` (mean loss per epoch)."""
-    history: list[float] = []
-    for epoch in range(epochs):
-        model.train()
-        losses = []
-        for images, labels, _ in tqdm(loader, desc=f"train_irn {epoch + 1}/{epochs}",
-                                      leave=False):
-            logits = model(images.to(device))
-            if labels.shape[-2:] != logits.shape[-2:]:
-                raise ValueError(f"IRN output {tuple(logits.shape[-2:])} != label "
-                                 f"{tuple(labels.shape[-2:])} (crop_size must be a multiple of 4)")
-            loss, _ = affinity_loss(torch.sigmoid(logits), labels.to(device), index)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            losses.append(float(loss.detach()))
-        history.append(float(np.mean(losses)) if losses else float("nan"))
-        log.info("train_irn epoch %d loss %.4f", epoch + 1, history[-1])
-    return history
+            "num_images": len(dataset), "resumed_from": loop.start_epoch}
 
 
 def load_irn(path: Path, device: torch.device | str = "cpu") -> EdgeNet:

@@ -131,7 +131,23 @@ def _digest(items: Sequence[str]) -> str:
     return hashlib.sha1("\n".join(items).encode()).hexdigest()[:16]
 
 
+def _speed(cfg: WSSSConfig) -> dict[str, Any]:
+    """The training steps' AMP and channels-last settings (``amp``, ``channels_last``)."""
+    return {"amp": cfg.amp, "channels_last": cfg.channels_last}
+
+
 def _step_params(cfg: WSSSConfig, method: str, step: str, data: VOCData) -> dict[str, Any]:
+    params = _step_params_core(cfg, method, step, data)
+    if step in ("train_cam", "train_irn", "train_seg"):
+        # recorded only when not the defaults, so markers written before these options existed
+        # stay valid
+        params.update({k: v for k, v in _speed(cfg).items()
+                       if v != {"amp": "none", "channels_last": False}[k]})
+    return params
+
+
+def _step_params_core(cfg: WSSSConfig, method: str, step: str, data: VOCData
+                      ) -> dict[str, Any]:
     cam = asdict(cfg.cam)
     if step == "train_cam":
         for key in ("scales", "cam_stride", "num_workers", "cam_bias"):
@@ -157,7 +173,8 @@ def _step_params(cfg: WSSSConfig, method: str, step: str, data: VOCData) -> dict
         return {"ids": _digest(data.eval_ids)}
     if step == "train_seg":
         seg = asdict(cfg.seg)
-        for key in ("eval_scales", "num_workers", "val_list", "checkpoint_every"):
+        # checkpoint_every sets the training loop's epochs (each reseeded), so it is a parameter
+        for key in ("eval_scales", "num_workers", "val_list"):
             seg.pop(key)
         return {"seg": seg, "seed": cfg.seed, "ids": _digest(data.seg_train_ids)}
     if step == "eval_seg":
@@ -207,7 +224,7 @@ def _execute(step: str, cfg: WSSSConfig, method: str, data: VOCData, dirs: dict[
         return train_cam(cfg.cam, voc_root=data.root, train_ids=data.train_ids,
                          cls_labels=data.cls_labels, method=method,
                          attention_kw=cfg.attention_kw.get(method), out_path=dirs["cam_model"],
-                         seed=cfg.seed, device=device)
+                         seed=cfg.seed, device=device, overwrite=overwrite, **_speed(cfg))
     if step == "make_cam":
         from moana.wsss.make_cam import make_cams
         from moana.wsss.train_cam import load_cam_model
@@ -246,7 +263,7 @@ def _execute(step: str, cfg: WSSSConfig, method: str, data: VOCData, dirs: dict[
 
         return train_irn(cfg.irn, voc_root=data.root, train_ids=data.train_ids,
                          ir_label_dir=dirs["ir_label"], out_path=dirs["irn_model"],
-                         seed=cfg.seed, device=device)
+                         seed=cfg.seed, device=device, overwrite=overwrite, **_speed(cfg))
     if step == "make_sem_seg":
         from moana.wsss.irn import load_irn
         from moana.wsss.sem_seg import make_sem_seg_labels
@@ -285,7 +302,7 @@ def _execute_seg(step: str, cfg: WSSSConfig, data: VOCData, dirs: dict[str, Path
 
         return train_seg(cfg.seg, voc_root=data.root, train_ids=data.seg_train_ids,
                          mask_dir=dirs["sem_seg"], out_path=dirs["seg_model"], seed=cfg.seed,
-                         device=device, overwrite=overwrite)
+                         device=device, overwrite=overwrite, **_speed(cfg))
     from moana.wsss.eval_seg import eval_seg
     from moana.wsss.train_seg import load_seg_model
 

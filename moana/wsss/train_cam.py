@@ -8,7 +8,6 @@ SGD with IRN's poly schedule, new layers at 10x the learning rate, weight decay 
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -19,17 +18,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
-
 from torchvision import transforms as T
 
 from moana.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from moana.data.voc import VOCClassification
 from moana.models import build_model
-from moana.wsss._io import poly_scheduler, torch_save
+from moana.train.setup import place_model, seed_everything, worker_init
+from moana.train.trainer import LoopSettings, StepOutput
 from moana.wsss.config import CamConfig
+from moana.wsss.loop import save_result, train_with_loop
 
-log = logging.getLogger(__name__)
 NUM_CLASSES = 20
 
 
@@ -95,64 +93,73 @@ def freeze_early_stages(model: nn.Module, train_from: str) -> None:
             p.requires_grad_(False)
 
 
+class CamStep:
+    """The per-batch loss of :func:`train_cam`: multi-label soft-margin loss of the image-level
+    labels. At the first batch of every epoch (after the loop's ``model.train()``) it re-applies
+    :func:`freeze_early_stages` and, with ``cfg.freeze_bn``, :func:`freeze_backbone_bn`."""
+
+    def __init__(self, cfg: CamConfig) -> None:
+        self.cfg = cfg
+        self._epoch_start = True
+
+    def set_epoch(self, epoch: int) -> None:
+        self._epoch_start = True
+
+    def __call__(self, model: nn.Module, batch: Any, settings: LoopSettings) -> StepOutput:
+        if self._epoch_start:
+            freeze_early_stages(model, self.cfg.train_from)
+            if self.cfg.freeze_bn:
+                freeze_backbone_bn(model)
+            self._epoch_start = False
+        images, labels = settings.images(batch[0]), settings.to_device(batch[1])
+        logits = model(images)
+        loss = F.multilabel_soft_margin_loss(logits.float(), labels)
+        return StepOutput(loss, int(labels.shape[0]))
+
+
 def train_cam(cfg: CamConfig, *, voc_root: Path, train_ids: Sequence[str],
               cls_labels: Mapping[str, np.ndarray], method: str,
               attention_kw: Mapping[str, Any] | None, out_path: Path, seed: int = 0,
-              device: torch.device | str = "cpu") -> dict[str, Any]:
+              device: torch.device | str = "cpu", amp: str = "none",
+              channels_last: bool = False, overwrite: bool = False) -> dict[str, Any]:
     """Train and save ``{"state_dict", "arch", "method", ...}`` atomically to ``out_path``.
 
-    Returns the loss history and wall time.
+    Trains through :func:`moana.wsss.loop.train_with_loop` (IRN's poly schedule per iteration,
+    AMP ``"none"``/``"bf16"``, channels-last, NaN/inf checks); an interrupted run resumes from
+    ``<out_path>.partial/last.pt`` unless ``overwrite``. Returns the loss history (mean per
+    epoch), wall time, image count and the epochs restored (``resumed_from``). Raises ValueError
+    when the list is empty, :class:`moana.train.trainer.DivergedError` on a NaN/inf loss.
     """
     if not train_ids:
         raise ValueError("train_cam: the training list is empty")
     device = torch.device(device)
-    torch.manual_seed(seed)
-    np.random.seed(seed)
-    model = build_cam_model(cfg, method, attention_kw, pretrained=cfg.pretrained).to(device)
+    seed_everything(seed)
+    model = build_cam_model(cfg, method, attention_kw, pretrained=cfg.pretrained)
+    model = place_model(model, device, channels_last)
     dataset = VOCClassification(voc_root, train_ids, cls_labels,
                                 transform=irn_cls_transform(cfg.crop_size, tuple(cfg.resize_long)))
+    generator = torch.Generator().manual_seed(seed)
     loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True,
                         num_workers=cfg.num_workers, drop_last=len(dataset) >= cfg.batch_size,
-                        generator=torch.Generator().manual_seed(seed))
-    max_step = max(1, len(loader) * cfg.epochs)
+                        generator=generator, worker_init_fn=worker_init)
     groups = model.param_groups(cfg.lr * cfg.classifier_lr_mult, cfg.lr)
     optimizer = torch.optim.SGD(groups, lr=cfg.lr, weight_decay=cfg.weight_decay,
                                 momentum=cfg.momentum)
-    scheduler = poly_scheduler(optimizer, max_step)
     start = time.perf_counter()
-    history = _fit_cam(model, loader, optimizer, scheduler, cfg, method, device)
+    loop = train_with_loop(model, loader, optimizer, CamStep(cfg),
+                           LoopSettings(device, amp=amp, channels_last=channels_last),
+                           epochs=cfg.epochs, iterations=len(loader) * cfg.epochs, seed=seed,
+                           generator=generator, out_path=out_path, overwrite=overwrite,
+                           name=f"train_cam[{method}]")
+    history = [row["train_loss"] for row in loop.history]
     model.eval()
-    torch_save(Path(out_path), {
+    save_result(out_path, {
         "state_dict": model.state_dict(), "arch": cfg.arch, "method": method,
         "attention_kw": dict(attention_kw or {}), "output_stride": cfg.output_stride,
         "num_classes": NUM_CLASSES, "loss_history": history,
     })
     return {"loss_history": history, "seconds": time.perf_counter() - start,
-            "num_images": len(dataset)}
-
-
-def _fit_cam(model: nn.Module, loader: DataLoader, optimizer, scheduler, cfg: CamConfig,
-             method: str, device: torch.device) -> list[float]:
-    """The training loop of :func:`train_cam` (mean multi-label soft-margin loss per epoch)."""
-    history: list[float] = []
-    for epoch in range(cfg.epochs):
-        model.train()
-        freeze_early_stages(model, cfg.train_from)
-        if cfg.freeze_bn:
-            freeze_backbone_bn(model)
-        losses = []
-        for images, labels, _ in tqdm(loader, desc=f"train_cam[{method}] {epoch + 1}/{cfg.epochs}",
-                                      leave=False):
-            logits = model(images.to(device))
-            loss = F.multilabel_soft_margin_loss(logits, labels.to(device))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            losses.append(float(loss.detach()))
-        history.append(float(np.mean(losses)) if losses else float("nan"))
-        log.info("train_cam[%s] epoch %d loss %.4f", method, epoch + 1, history[-1])
-    return history
+            "num_images": len(dataset), "resumed_from": loop.start_epoch}
 
 
 def load_cam_model(path: Path, cfg: CamConfig, device: torch.device | str = "cpu") -> nn.Module:

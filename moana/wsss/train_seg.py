@@ -10,9 +10,9 @@ cache); nothing is downloaded, and unavailable weights are a clear error.
 
 Training follows the usual DeepLab recipe: random rescale (PIL bicubic / nearest), flip,
 random crop (image padded with 0, mask with 255 = ignored), pixel cross entropy ignoring 255,
-SGD with momentum and the poly schedule over a fixed number of iterations. A checkpoint of the
-model, optimizer, scheduler and iteration is written every ``checkpoint_every`` iterations, and
-an interrupted run resumes from it.
+SGD with momentum and the poly schedule over a fixed number of iterations, trained through the
+shared epoch loop in epochs of ``checkpoint_every`` iterations: a resumable checkpoint is
+written after each, and an interrupted run resumes from it.
 """
 
 from __future__ import annotations
@@ -34,9 +34,12 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision.models.segmentation.deeplabv3 import DeepLabHead, DeepLabV3
 
 from moana.models.weights import read_state_dict, torchvision_weights_file
-from moana.wsss._io import (load_image_rgb, load_png, pil_rescale, poly_scheduler,
-                            random_crop_box, torch_save, voc_image_path)
+from moana.train.setup import place_model, seed_everything, worker_init
+from moana.train.trainer import LoopSettings, StepOutput
+from moana.wsss._io import (load_image_rgb, load_png, pil_rescale, random_crop_box,
+                            voc_image_path)
 from moana.wsss.config import SegConfig
+from moana.wsss.loop import save_result, train_with_loop
 from moana.wsss.make_cam import normalize_image
 
 log = logging.getLogger(__name__)
@@ -133,86 +136,98 @@ class PseudoMaskDataset(Dataset):
         return torch.from_numpy(out_x).permute(2, 0, 1).contiguous(), torch.from_numpy(out_y)
 
 
-def _batches(loader: DataLoader) -> Iterator[tuple[Tensor, Tensor]]:
-    while True:
-        yield from loader
+class IterationChunks:
+    """``iterations`` batches of ``loader`` (passes repeated as needed) cut into epochs of
+    ``chunk`` batches, the last one possibly shorter; every epoch starts a fresh pass, so that
+    an epoch's batches depend only on the loop's per-epoch seeds (exact resume)."""
+
+    def __init__(self, loader: DataLoader, iterations: int, chunk: int) -> None:
+        self.loader, self.iterations, self.chunk = loader, iterations, max(1, chunk)
+        self.epochs = -(-iterations // self.chunk)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return max(0, min(self.chunk, self.iterations - self.epoch * self.chunk))
+
+    def __iter__(self) -> Iterator[Any]:
+        left = len(self)
+        while left > 0:
+            for batch in self.loader:
+                yield batch
+                left -= 1
+                if left == 0:
+                    return
 
 
-def _fit_seg(model: nn.Module, loader: DataLoader, optimizer, scheduler, *, start: int,
-             iterations: int, device: torch.device, checkpoint: Any) -> list[float]:
-    """The training loop of :func:`train_seg`: iterations ``start..iterations-1``; calls
-    ``checkpoint(iteration)`` when one is due. Returns the losses."""
-    losses: list[float] = []
-    model.train()
-    batches = _batches(loader)
-    for iteration in range(start, iterations):
-        images, masks = next(batches)
-        out = model(images.to(device))["out"]
-        loss = F.cross_entropy(out, masks.to(device), ignore_index=IGNORE)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
-        losses.append(float(loss.detach()))
-        checkpoint(iteration + 1)
-    return losses
+class SegStep:
+    """The per-batch loss of :func:`train_seg`: pixel cross entropy ignoring 255. It tells
+    ``chunks`` which epoch runs (the loop calls ``set_epoch`` before each epoch)."""
+
+    def __init__(self, chunks: IterationChunks) -> None:
+        self.chunks = chunks
+
+    def set_epoch(self, epoch: int) -> None:
+        self.chunks.set_epoch(epoch)
+
+    def __call__(self, model: nn.Module, batch: Any, settings: LoopSettings) -> StepOutput:
+        images, masks = settings.images(batch[0]), settings.to_device(batch[1])
+        out = model(images)["out"]
+        loss = F.cross_entropy(out.float(), masks, ignore_index=IGNORE)
+        return StepOutput(loss, int(masks.shape[0]))
+
+
+def _seg_optimizer(model: nn.Module, cfg: SegConfig) -> torch.optim.Optimizer:
+    backbone = [p for n, p in model.named_parameters() if n.startswith("backbone.")]
+    head = [p for n, p in model.named_parameters() if not n.startswith("backbone.")]
+    return torch.optim.SGD([{"params": backbone, "lr": cfg.lr},
+                            {"params": head, "lr": cfg.lr * cfg.head_lr_mult}],
+                           lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
 def train_seg(cfg: SegConfig, *, voc_root: Path, train_ids: Sequence[str], mask_dir: Path,
               out_path: Path, seed: int = 0, device: torch.device | str = "cpu",
-              overwrite: bool = False) -> dict[str, Any]:
+              overwrite: bool = False, amp: str = "none",
+              channels_last: bool = False) -> dict[str, Any]:
     """Train DeepLabV3 on the pseudo-masks in ``mask_dir``; save ``{"state_dict", "backbone"}``
-    atomically to ``out_path``. Resumes from ``<out_path>.partial`` unless ``overwrite``.
+    atomically to ``out_path``.
 
-    Returns ``{"loss_history" (per logged chunk), "iterations", "resumed_from", "seconds",
+    ``cfg.iterations`` SGD steps with the poly schedule per iteration, through
+    :func:`moana.wsss.loop.train_with_loop` in epochs of ``cfg.checkpoint_every`` iterations
+    (:class:`IterationChunks`); ``<out_path>.partial/last.pt`` is written after each, and an
+    interrupted run resumes from it unless ``overwrite`` (``checkpoint_every=0``: one epoch,
+    no checkpoint). Returns ``{"loss_history" (mean per epoch of ``checkpoint_every``
+    iterations), "iterations", "resumed_from" (iterations restored), "seconds",
     "num_images"}``. Raises ValueError when the list is empty or smaller than a batch."""
     if len(train_ids) < max(2, cfg.batch_size):
         raise ValueError(f"train_seg: {len(train_ids)} training image(s) for a batch of "
                          f"{cfg.batch_size} (DeepLab's BatchNorm needs batches of at least 2)")
     device = torch.device(device)
-    torch.manual_seed(seed)
-    random.seed(seed)
+    seed_everything(seed)
     if cfg.backbone != "small" and not cfg.pretrained:
         log.warning("train_seg: %s backbone without ImageNet weights (seg.pretrained): its "
                     "val mIoU is not comparable to published numbers", cfg.backbone)
-    model = build_seg_model(cfg.backbone, pretrained=cfg.pretrained).to(device)
+    model = place_model(build_seg_model(cfg.backbone, pretrained=cfg.pretrained), device,
+                        channels_last)
     dataset = PseudoMaskDataset(voc_root, train_ids, mask_dir, crop_size=cfg.crop_size,
                                 scale_range=tuple(cfg.scale_range))
+    generator = torch.Generator().manual_seed(seed)
     loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True, drop_last=True,
-                        num_workers=cfg.num_workers,
-                        generator=torch.Generator().manual_seed(seed),
-                        worker_init_fn=lambda w: random.seed(seed * 1000 + w))
-    backbone = [p for n, p in model.named_parameters() if n.startswith("backbone.")]
-    head = [p for n, p in model.named_parameters() if not n.startswith("backbone.")]
-    optimizer = torch.optim.SGD([{"params": backbone, "lr": cfg.lr},
-                                 {"params": head, "lr": cfg.lr * cfg.head_lr_mult}],
-                                lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    scheduler = poly_scheduler(optimizer, cfg.iterations)
-    partial = Path(f"{out_path}.partial")
-    start = 0
-    if partial.is_file() and not overwrite:
-        state = torch.load(partial, map_location="cpu", weights_only=True)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        start = int(state["iteration"])
-        log.info("train_seg: resumed from iteration %d", start)
-
-    def checkpoint(iteration: int) -> None:
-        if cfg.checkpoint_every and iteration % cfg.checkpoint_every == 0 \
-                and iteration < cfg.iterations:
-            torch_save(partial, {"model": model.state_dict(), "iteration": iteration,
-                                 "optimizer": optimizer.state_dict(),
-                                 "scheduler": scheduler.state_dict()})
-
+                        num_workers=cfg.num_workers, generator=generator,
+                        worker_init_fn=worker_init)
+    chunks = IterationChunks(loader, cfg.iterations, cfg.checkpoint_every or cfg.iterations)
     began = time.perf_counter()
-    losses = _fit_seg(model, loader, optimizer, scheduler, start=start,
-                      iterations=cfg.iterations, device=device, checkpoint=checkpoint)
+    loop = train_with_loop(model, chunks, _seg_optimizer(model, cfg), SegStep(chunks),
+                           LoopSettings(device, amp=amp, channels_last=channels_last),
+                           epochs=chunks.epochs, iterations=cfg.iterations, seed=seed,
+                           generator=generator, out_path=out_path, overwrite=overwrite,
+                           checkpoints=bool(cfg.checkpoint_every), name="train_seg")
     model.eval()
-    torch_save(Path(out_path), {"state_dict": model.state_dict(), "backbone": cfg.backbone})
-    partial.unlink(missing_ok=True)
-    chunks = [float(np.mean(c)) for c in np.array_split(losses, min(10, len(losses))) if len(c)]
-    return {"loss_history": chunks, "iterations": cfg.iterations, "resumed_from": start,
+    save_result(out_path, {"state_dict": model.state_dict(), "backbone": cfg.backbone})
+    return {"loss_history": [row["train_loss"] for row in loop.history],
+            "iterations": cfg.iterations, "resumed_from": loop.start_epoch * chunks.chunk,
             "seconds": time.perf_counter() - began, "num_images": len(dataset)}
 
 
