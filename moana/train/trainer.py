@@ -75,6 +75,7 @@ class LoopSettings:
     log_every: int = 10
 
     def to_device(self, x: Any) -> torch.Tensor:
+        """``x`` (tensor or array-like, e.g. labels) as a tensor on the loop's device."""
         return torch.as_tensor(x).to(self.device, non_blocking=True)
 
     def images(self, x: torch.Tensor) -> torch.Tensor:
@@ -132,6 +133,7 @@ class WSOLStep:
         self._takes_labels: bool | None = None
 
     def set_epoch(self, epoch: int) -> None:
+        """Reseed the batch augmentation's generator for ``epoch`` (resume-exact HaS/CutMix)."""
         self.generator.manual_seed(derived_seed(self.seed, epoch, 2 * 10**6))
 
     def __call__(self, model: nn.Module, batch: Any, settings: LoopSettings) -> StepOutput:

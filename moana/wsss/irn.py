@@ -211,12 +211,17 @@ class EdgeNet(nn.Module):
                 p.requires_grad_(False)
 
     def train(self, mode: bool = True) -> EdgeNet:
+        """``nn.Module.train``; a frozen backbone stays in eval mode (IRN keeps its BatchNorm
+        statistics, jiwoon-ahn/irn ``net/resnet50_irn.py``)."""
         super().train(mode)
         if self.freeze_backbone:
             self.stages.eval()  # IRN: the frozen backbone keeps its BatchNorm statistics
         return self
 
     def forward(self, x: Tensor) -> Tensor:
+        """Boundary logits (B, 1, ceil(H/4), ceil(W/4)) of images (B, 3, H, W): each edge head is
+        upsampled, then ReLU, then cropped to the stride-4 size, as IRN's edge branch
+        (jiwoon-ahn/irn ``net/resnet50_irn.py``)."""
         features = []
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze_backbone):
             for stage in self.stages:
@@ -232,6 +237,8 @@ class EdgeNet(nn.Module):
         return self.classifier(torch.cat(maps, dim=1))
 
     def trainable_parameters(self) -> list[nn.Parameter]:
+        """The parameters the boundary step trains (the edge heads; the backbone too unless
+        frozen)."""
         return [p for p in self.parameters() if p.requires_grad]
 
 

@@ -103,6 +103,8 @@ class CamStep:
         self._epoch_start = True
 
     def set_epoch(self, epoch: int) -> None:
+        """Re-apply the frozen stages and fixed BatchNorm at the next batch (the loop sets
+        train mode at each epoch)."""
         self._epoch_start = True
 
     def __call__(self, model: nn.Module, batch: Any, settings: LoopSettings) -> StepOutput:

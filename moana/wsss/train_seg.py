@@ -147,6 +147,7 @@ class IterationChunks:
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
+        """Serve the ``epoch``-th chunk of ``checkpoint_every`` iterations next."""
         self.epoch = epoch
 
     def __len__(self) -> int:
@@ -170,6 +171,7 @@ class SegStep:
         self.chunks = chunks
 
     def set_epoch(self, epoch: int) -> None:
+        """Pass the loop's epoch to the iteration chunks."""
         self.chunks.set_epoch(epoch)
 
     def __call__(self, model: nn.Module, batch: Any, settings: LoopSettings) -> StepOutput:
