@@ -531,7 +531,7 @@ def wsss_overrides(ctx: Context, work_dir: Path) -> list[str]:
     else:  # VOC-like sides, crop 512: 48 training images = 3 CAM (batch 16) / 1-2 IRN (32)
         synthetic = "{image_size: [320, 500], num_train: 48, num_val: 8, objects: [1, 3]}"
         size = []
-    return [f"work_dir={work_dir}", f"device={ctx.args.device}", "data.voc_root=null",
+    return [f"work_dir={work_dir}", f"runtime.device={ctx.args.device}", "data.voc_root=null",
             f"data.synthetic={synthetic}", "data.train_list=train", "data.infer_list=val",
             "data.eval_list=val", "cam.pretrained=null", "irn.pretrained=null", "cam.epochs=1",
             "irn.epochs=1", *size]

@@ -63,7 +63,7 @@ dataset = "synthetic VOC" if synthetic else "VOC2012"
 
 # %%
 cfg = load_wsss_config(wsss_config, [
-    f"work_dir={layout.wsss}", f"seed={seed}", f"device={device}", f"methods={json.dumps(methods)}",
+    f"work_dir={layout.wsss}", f"runtime.seed={seed}", f"runtime.device={device}", f"methods={json.dumps(methods)}",
     "data.synthetic=null", f"data.voc_root={info['voc_root']}", *overrides])
 summary = run_pipeline(cfg, force=force, echo=print)
 summary

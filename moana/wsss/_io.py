@@ -56,14 +56,6 @@ def torch_save(path: Path, obj: Any) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} requested but CUDA is not available")
-    return torch.device(name)
-
-
 def pil_rescale(array: np.ndarray, scale: float, order: int) -> np.ndarray:
     """IRN's ``imutils.pil_rescale``: resize to ``(round(h*scale), round(w*scale))`` (numpy
     rounding, half to even) with PIL bicubic (``order=3``, low-pass filters when shrinking) or
@@ -95,15 +87,11 @@ def random_crop_box(size: tuple[int, int], crop: int, rng) -> tuple[int, ...]:
 
 
 def load_image_rgb(path: Path) -> np.ndarray:
-    """An image as an HxWx3 uint8 RGB array (clear error when missing or corrupt)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"image {path} is missing")
-    try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
-    except (OSError, SyntaxError) as err:
-        raise ValueError(f"image {path} is corrupt or not an image: {err}") from err
+    """An image as an (H, W, 3) uint8 RGB array, through the package's one image loader
+    (:func:`moana.data.wsol.load_image`: FileNotFoundError / ValueError naming the file)."""
+    from moana.data.wsol import load_image
+
+    return np.asarray(load_image(Path(path)), dtype=np.uint8).copy()
 
 
 def voc_image_path(root: Path, image_id: str) -> Path:

@@ -139,6 +139,18 @@ class SegConfig:
 
 
 @dataclass
+class RuntimeConfig:
+    """Seed, device and speed options, named as ``runtime.*`` of WSOL training
+    (:class:`moana.train.config.RuntimeConfig`). ``amp`` ("none" | "bf16", GPUs) and
+    ``channels_last`` apply to the training steps (train_cam, train_irn, train_seg)."""
+
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda
+    amp: str = "none"
+    channels_last: bool = False
+
+
+@dataclass
 class WSSSConfig:
     """The whole pipeline; one sub-config per step."""
 
@@ -147,12 +159,7 @@ class WSSSConfig:
     methods: tuple[str, ...] = ("cam", "moana")
     attention_kw: dict[str, dict[str, Any]] = field(
         default_factory=lambda: {"moana": {"calibration": "wsss"}})
-    seed: int = 0
-    device: str = "auto"  # auto | cpu | cuda
-    # training steps (train_cam, train_irn, train_seg): autocast "none" | "bf16" (GPUs) and the
-    # channels-last memory format, as runtime.amp / runtime.channels_last of WSOL training
-    amp: str = "none"
-    channels_last: bool = False
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     data: DataConfig = field(default_factory=DataConfig)
     cam: CamConfig = field(default_factory=CamConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)

@@ -25,7 +25,8 @@ import numpy as np
 import pandas as pd
 
 from moana.io import atomic_write_bytes, to_jsonable
-from moana.wsss._io import resolve_device, save_json
+from moana.train.setup import resolve_device
+from moana.wsss._io import save_json
 from moana.wsss.config import STEPS, WSSSConfig, config_from_dict, load_wsss_config
 
 __all__ = ["STEPS", "WSSSConfig", "load_wsss_config", "config_from_dict", "run_pipeline",
@@ -93,7 +94,7 @@ def prepare_data(cfg: WSSSConfig) -> VOCData:
         if not (root / "synthetic.json").is_file():  # written last by make_voc_dataset
             from moana.data.synthetic import make_voc_dataset
 
-            make_voc_dataset(root, **{"seed": cfg.seed, **data.synthetic})
+            make_voc_dataset(root, **{"seed": cfg.runtime.seed, **data.synthetic})
     elif data.voc_root:
         root = Path(data.voc_root).expanduser()
         if not root.is_dir():
@@ -133,7 +134,7 @@ def _digest(items: Sequence[str]) -> str:
 
 def _speed(cfg: WSSSConfig) -> dict[str, Any]:
     """The training steps' AMP and channels-last settings (``amp``, ``channels_last``)."""
-    return {"amp": cfg.amp, "channels_last": cfg.channels_last}
+    return {"amp": cfg.runtime.amp, "channels_last": cfg.runtime.channels_last}
 
 
 def _step_params(cfg: WSSSConfig, method: str, step: str, data: VOCData) -> dict[str, Any]:
@@ -152,7 +153,7 @@ def _step_params_core(cfg: WSSSConfig, method: str, step: str, data: VOCData
     if step == "train_cam":
         for key in ("scales", "cam_stride", "num_workers", "cam_bias"):
             cam.pop(key)
-        return {"cam": cam, "attention_kw": cfg.attention_kw.get(method, {}), "seed": cfg.seed,
+        return {"cam": cam, "attention_kw": cfg.attention_kw.get(method, {}), "seed": cfg.runtime.seed,
                 "train_ids": _digest(data.train_ids), "root": str(data.root)}
     if step == "make_cam":
         return {"scales": list(cfg.cam.scales), "cam_stride": cfg.cam.cam_stride,
@@ -166,7 +167,7 @@ def _step_params_core(cfg: WSSSConfig, method: str, step: str, data: VOCData
     if step == "train_irn":
         params = asdict(cfg.irn)
         params.pop("num_workers")
-        return {"irn": params, "seed": cfg.seed, "ids": _digest(data.train_ids)}
+        return {"irn": params, "seed": cfg.runtime.seed, "ids": _digest(data.train_ids)}
     if step == "make_sem_seg":
         return {**asdict(cfg.sem_seg), "ids": _digest(data.sem_seg_ids)}
     if step == "eval_sem_seg":
@@ -176,7 +177,7 @@ def _step_params_core(cfg: WSSSConfig, method: str, step: str, data: VOCData
         # checkpoint_every sets the training loop's epochs (each reseeded), so it is a parameter
         for key in ("eval_scales", "num_workers", "val_list"):
             seg.pop(key)
-        return {"seg": seg, "seed": cfg.seed, "ids": _digest(data.seg_train_ids)}
+        return {"seg": seg, "seed": cfg.runtime.seed, "ids": _digest(data.seg_train_ids)}
     if step == "eval_seg":
         return {"scales": list(cfg.seg.eval_scales),
                 "ids": _digest(data.seg_val_ids or [])}
@@ -224,7 +225,7 @@ def _execute(step: str, cfg: WSSSConfig, method: str, data: VOCData, dirs: dict[
         return train_cam(cfg.cam, voc_root=data.root, train_ids=data.train_ids,
                          cls_labels=data.cls_labels, method=method,
                          attention_kw=cfg.attention_kw.get(method), out_path=dirs["cam_model"],
-                         seed=cfg.seed, device=device, overwrite=overwrite, **_speed(cfg))
+                         seed=cfg.runtime.seed, device=device, overwrite=overwrite, **_speed(cfg))
     if step == "make_cam":
         from moana.wsss.make_cam import make_cams
         from moana.wsss.train_cam import load_cam_model
@@ -263,7 +264,7 @@ def _execute(step: str, cfg: WSSSConfig, method: str, data: VOCData, dirs: dict[
 
         return train_irn(cfg.irn, voc_root=data.root, train_ids=data.train_ids,
                          ir_label_dir=dirs["ir_label"], out_path=dirs["irn_model"],
-                         seed=cfg.seed, device=device, overwrite=overwrite, **_speed(cfg))
+                         seed=cfg.runtime.seed, device=device, overwrite=overwrite, **_speed(cfg))
     if step == "make_sem_seg":
         from moana.wsss.irn import load_irn
         from moana.wsss.sem_seg import make_sem_seg_labels
@@ -301,7 +302,7 @@ def _execute_seg(step: str, cfg: WSSSConfig, data: VOCData, dirs: dict[str, Path
         from moana.wsss.train_seg import train_seg
 
         return train_seg(cfg.seg, voc_root=data.root, train_ids=data.seg_train_ids,
-                         mask_dir=dirs["sem_seg"], out_path=dirs["seg_model"], seed=cfg.seed,
+                         mask_dir=dirs["sem_seg"], out_path=dirs["seg_model"], seed=cfg.runtime.seed,
                          device=device, overwrite=overwrite, **_speed(cfg))
     from moana.wsss.eval_seg import eval_seg
     from moana.wsss.train_seg import load_seg_model
@@ -398,7 +399,7 @@ def run_step(cfg: WSSSConfig, method: str, step: str, *, data: VOCData | None = 
     done_path.unlink(missing_ok=True)
     save_json(started_path, {"key": params})
     echo(f"[{method}] {step}: running{' (from scratch)' if overwrite else ''}")
-    device = resolve_device(cfg.device)
+    device = resolve_device(cfg.runtime.device)
     start = time.perf_counter()
     result = _normalize(_execute(step, cfg, method, data, dirs, overwrite, device))
     marker = {"key": params, "result": result, "run_id": uuid.uuid4().hex,
