@@ -149,7 +149,8 @@ def _sweep(flat, pwidth, height, width, order, starts, gt, foreground, parent, b
             rp = p
             for d in range(steps.shape[0]):
                 q = p + steps[d]
-                if parent[q] < 0:
+                pq = parent[q]
+                if pq < 0 or pq == rp:  # not added yet, or already a child of p's root
                     continue
                 rq = _find(parent, q)
                 if rq == rp:
@@ -326,7 +327,8 @@ def _largest_sweep(padded, pwidth, steps, order, starts, levels, k, parent, comp
             rp = p
             for d in range(8):
                 q = p + steps[d]
-                if parent[q] < 0:
+                pq = parent[q]
+                if pq < 0 or pq == rp:  # not added yet, or already a child of p's root
                     continue
                 rq = _find(parent, q)
                 if rp == rq:
