@@ -131,12 +131,13 @@ def reference_process(scoremaps: Path, metadata: Path, step: float) -> dict:
             "MaxBoxAccV2": float(np.mean([every[d].max() for d in (30, 50, 70)]))}
 
 
-def _timed(command: list[str], env: dict[str, str]) -> tuple[float, float, dict]:
+def _timed(command: list[str], env: dict[str, str],
+           cwd: Path | None = None) -> tuple[float, float, dict]:
     """Wall seconds, CPU seconds (user + system of the process and the worker processes it
     waited for: robust to other load on the machine) and the printed JSON."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    out = subprocess.run(command, env=env, capture_output=True, text=True)
+    out = subprocess.run(command, env=env, capture_output=True, text=True, cwd=cwd)
     seconds = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if out.returncode != 0:
@@ -172,10 +173,11 @@ def end_to_end(n: int, step: float, workers: list[int], runs: int, seed: int,
         base_times = None
         if baseline is not None:  # the same command from another checkout (e.g. before a change)
             base_env = dict(os.environ, PYTHONPATH=str(baseline.resolve()))
-            _timed([*fast, "--workers", "1"], base_env)  # its numba cache
+            # run in that checkout: ``python -m`` puts the working directory first on sys.path
+            _timed([*fast, "--workers", "1"], base_env, baseline)  # its numba cache
             walls, cpus = [], []
             for _ in range(runs):
-                seconds, cpu, base = _timed([*fast, "--workers", "1"], base_env)
+                seconds, cpu, base = _timed([*fast, "--workers", "1"], base_env, baseline)
                 walls.append(seconds)
                 cpus.append(cpu)
             base_times = statistics.median(walls), statistics.median(cpus)
