@@ -20,7 +20,8 @@ pytestmark = pytest.mark.skipif(not HAVE_NUMBA, reason="the sweep needs numba")
 
 
 def assert_equal_to_reference(m: np.ndarray, gt: np.ndarray, thresholds: np.ndarray) -> None:
-    for multi in (True, False):
+    # largest contour first: the all-contours call then reuses its outer-contour sweep
+    for multi in (False, True):
         fast = best_iou_per_threshold(quantize(m), gt, thresholds, multi)
         slow = np.array([reference_iou(b, gt).max()
                          for b in reference_boxes(m, thresholds, multi)])
@@ -86,3 +87,26 @@ def test_checkerboard_holes():
     m[0, :] = m[-1, :] = m[:, 0] = m[:, -1] = 1.0
     m[5:9, 5:9] = 0.0  # one larger 4-connected hole
     assert_equal_to_reference(m, np.array([[4, 4, 9, 9]]), np.arange(0, 1, 0.05))
+
+
+def test_all_contours_reuses_largest_sweep_only_for_same_map_and_gt():
+    """The outer-contour IoUs kept by the largest-contour sweep are reused only for the same
+    map and ground truth with every binarization covered; otherwise the full sweep runs."""
+    from moana.metrics import _levelsets
+
+    rng = np.random.default_rng(3)
+    m = cam_like(rng, 7, 48, 48)
+    image = quantize(m)
+    gt = np.array([[5, 6, 30, 40]])
+    full = _levelsets.best_iou_all_contours(image, gt)
+    everything = np.arange(int(image.max()))
+    _levelsets.largest_contour_boxes(image, everything, gt)
+    assert _levelsets._outer_from_largest(image, gt) is not None
+    np.testing.assert_array_equal(_levelsets.best_iou_all_contours(image, gt), full)
+    assert _levelsets._outer_from_largest(image, gt + 1) is None
+    other = image.copy()
+    other[0, 0] ^= 1
+    assert _levelsets._outer_from_largest(other, gt) is None
+    _levelsets.largest_contour_boxes(image, everything[::7], gt)  # not every binarization
+    assert _levelsets._outer_from_largest(image, gt) is None
+    np.testing.assert_array_equal(_levelsets.best_iou_all_contours(image, gt), full)

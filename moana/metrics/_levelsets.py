@@ -202,6 +202,29 @@ if HAVE_NUMBA:
 _sweep_scratch = threading.local()
 
 
+def _outer_from_largest(image: np.ndarray, gt: np.ndarray) -> np.ndarray | None:
+    """The outer-contour best IoU per level 0..255 kept by the last
+    :func:`largest_contour_boxes` call of this thread when it swept the same image and ``gt``
+    over every distinct binarization below the peak; None otherwise."""
+    memo = getattr(_scratch, "outer", None)
+    if memo is None:
+        return None
+    shape, pixels, gt_bytes, distinct, outer_best = memo
+    if shape != image.shape or gt_bytes != gt.tobytes() or pixels != image.tobytes():
+        return None
+    peak = int(image.max())
+    present = np.bincount(image.ravel(), minlength=256) > 0
+    keys = np.cumsum(present)  # equal keys: equal binarizations
+    wanted = keys[:peak]
+    have = keys[distinct][::-1]  # distinct descends: keys ascend (ties possible)
+    index = np.searchsorted(have, wanted)
+    if peak and (index.max() >= len(have) or (have[index] != wanted).any()):
+        return None
+    best = np.full(256, -1.0)
+    best[:peak] = outer_best[::-1][index]
+    return best
+
+
 def _sweep_buffers(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """parent, box (n, 4) and size arrays for n framed pixels, reused between calls of one
     thread (fresh arrays cost page faults on every map)."""
@@ -227,7 +250,9 @@ def best_iou_all_contours(image: np.ndarray, gt: np.ndarray) -> np.ndarray:
     flat = padded.ravel()
     order, starts = _interior_sort(flat, pwidth, height, width)
     parent, box, size = _sweep_buffers(flat.size)
-    outer = _sweep(flat, pwidth, height, width, order, starts, gt, True, parent, box, size)
+    outer = _outer_from_largest(image, gt)
+    if outer is None:
+        outer = _sweep(flat, pwidth, height, width, order, starts, gt, True, parent, box, size)
     holes = _sweep(flat, pwidth, height, width, order, starts, gt, False, parent, box, size)
     best = np.maximum(outer, holes)
     peak = int(image.max())
@@ -300,12 +325,16 @@ _SIZE, _X0, _Y0, _X1, _Y1, _FIRST, _AREA2 = range(7)
 
 
 def _largest_sweep(padded, pwidth, steps, order, starts, levels, k, parent, comp, alive, state,
-                   boxes, status) -> int:
+                   boxes, status, gt, outer_best) -> int:
     """Process ``levels`` (descending) from index k on the zero-framed image ``padded``:
     boxes[k] = (x, y, w, h) of the component with the largest outer contour of
     ``image > levels[k]``, status[k] = 1 (0: nothing above the level). Stops at the first level
     where several components tie and returns its index (status 2; the tied components have
-    area2 == state[2]), or len(levels). ``state`` = [next value to add, alive roots, tie area]."""
+    area2 == state[2]), or len(levels). ``state`` = [next value to add, alive roots, tie area].
+    outer_best[k] = best IoU against ``gt`` over the boxes of all components (the outer contours
+    of the all-contours mode; -1: none), when ``gt`` has rows."""
+    width = pwidth - 2
+    height = padded.shape[0] // pwidth - 2
     value = state[0]
     num_alive = state[1]
     while k < levels.shape[0]:
@@ -348,6 +377,7 @@ def _largest_sweep(padded, pwidth, steps, order, starts, levels, k, parent, comp
         best = -1
         best_root = -1
         kept = 0
+        outer = -1.0
         for i in range(num_alive):
             r = alive[i]
             if parent[r] != r:
@@ -357,6 +387,12 @@ def _largest_sweep(padded, pwidth, steps, order, starts, levels, k, parent, comp
             if comp[r, _AREA2] > best:
                 best = comp[r, _AREA2]
                 best_root = r
+            if gt.shape[0] > 0:
+                iou = _best_iou(comp[r, _X0] - 1, comp[r, _Y0] - 1, min(comp[r, _X1], width - 1),
+                                min(comp[r, _Y1], height - 1), gt)
+                if iou > outer:
+                    outer = iou
+        outer_best[k] = outer
         num_alive = kept
         for i in range(num_alive):
             r = alive[i]
@@ -419,10 +455,15 @@ def _buffers(n: int) -> list[np.ndarray]:
     return cached
 
 
-def largest_contour_boxes(image: np.ndarray, levels: np.ndarray) -> np.ndarray:
+def largest_contour_boxes(image: np.ndarray, levels: np.ndarray,
+                          gt: np.ndarray | None = None) -> np.ndarray:
     """Box (n, 4) [x0, y0, x1, y1] of the largest-``contourArea`` contour of ``image > L`` for
     each L in ``levels``, as wsolevaluation picks it (first in OpenCV's order on ties) and
-    clips it (x1 = min(x + w, width - 1)); [0, 0, 0, 0] where nothing is above L."""
+    clips it (x1 = min(x + w, width - 1)); [0, 0, 0, 0] where nothing is above L.
+
+    With ``gt`` (m, 4), the same sweep also keeps the best IoU of all outer contours' boxes at
+    each level, which :func:`best_iou_all_contours` reuses for the same image and ``gt``
+    (the evaluate-scoremaps command runs both contour modes on every map)."""
     import cv2
 
     if not HAVE_NUMBA:
@@ -447,10 +488,13 @@ def largest_contour_boxes(image: np.ndarray, levels: np.ndarray) -> np.ndarray:
     rects = np.zeros((len(distinct), 4), np.int64)  # (x, y, w, h)
     status = np.zeros(len(distinct), np.int64)
     state = np.array([256, 0, 0], np.int64)
+    gt_rows = (np.zeros((0, 4), np.int64) if gt is None
+               else np.ascontiguousarray(gt, dtype=np.int64).reshape(-1, 4))
+    outer_best = np.full(len(distinct), -1.0)
     k = 0
     while True:
         k = _largest_sweep(flat, pwidth, steps, order, starts, distinct, k, parent, comp, alive,
-                           state, rects, status)
+                           state, rects, status, gt_rows, outer_best)
         if k >= len(distinct):
             break
         # several components tie for the largest area: OpenCV's order among them decides
@@ -461,6 +505,9 @@ def largest_contour_boxes(image: np.ndarray, levels: np.ndarray) -> np.ndarray:
         rects[k] = cv2.boundingRect(max(contours, key=cv2.contourArea))
         status[k] = 1
         k += 1
+    _scratch.outer = None
+    if gt is not None:
+        _scratch.outer = (image.shape, image.tobytes(), gt_rows.tobytes(), distinct, outer_best)
     boxes = np.zeros((len(distinct), 4), np.int64)
     found = status == 1
     boxes[found, 0] = rects[found, 0]
