@@ -131,12 +131,13 @@ def reference_process(scoremaps: Path, metadata: Path, step: float) -> dict:
             "MaxBoxAccV2": float(np.mean([every[d].max() for d in (30, 50, 70)]))}
 
 
-def _timed(command: list[str], env: dict[str, str]) -> tuple[float, float, dict]:
+def _timed(command: list[str], env: dict[str, str],
+           cwd: Path | None = None) -> tuple[float, float, dict]:
     """Wall seconds, CPU seconds (user + system of the process and the worker processes it
     waited for: robust to other load on the machine) and the printed JSON."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    out = subprocess.run(command, env=env, capture_output=True, text=True)
+    out = subprocess.run(command, env=env, capture_output=True, text=True, cwd=cwd)
     seconds = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if out.returncode != 0:
@@ -146,7 +147,7 @@ def _timed(command: list[str], env: dict[str, str]) -> tuple[float, float, dict]
 
 
 def end_to_end(n: int, step: float, workers: list[int], runs: int, seed: int,
-               kind: str = "cam") -> None:
+               kind: str = "cam", baseline: Path | None = None) -> None:
     root = Path(__file__).resolve().parents[1]
     env = dict(os.environ, PYTHONPATH=str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     with tempfile.TemporaryDirectory() as tmp:
@@ -169,6 +170,20 @@ def end_to_end(n: int, step: float, workers: list[int], runs: int, seed: int,
             print(f"moana evaluate-scoremaps --workers {w}: wall {fast_times[w][0]:8.2f} s, "
                   f"CPU {fast_times[w][1]:8.2f} s (medians of {runs})  "
                   f"MaxBoxAcc {result['MaxBoxAcc']:.4f}  MaxBoxAccV2 {result['MaxBoxAccV2']:.4f}")
+        base_times = None
+        if baseline is not None:  # the same command from another checkout (e.g. before a change)
+            base_env = dict(os.environ, PYTHONPATH=str(baseline.resolve()))
+            # run in that checkout: ``python -m`` puts the working directory first on sys.path
+            _timed([*fast, "--workers", "1"], base_env, baseline)  # its numba cache
+            walls, cpus = [], []
+            for _ in range(runs):
+                seconds, cpu, base = _timed([*fast, "--workers", "1"], base_env, baseline)
+                walls.append(seconds)
+                cpus.append(cpu)
+            base_times = statistics.median(walls), statistics.median(cpus)
+            print(f"baseline {baseline} --workers 1: wall {base_times[0]:8.2f} s, CPU "
+                  f"{base_times[1]:8.2f} s  MaxBoxAcc {base['MaxBoxAcc']:.4f}  "
+                  f"MaxBoxAccV2 {base['MaxBoxAccV2']:.4f}")
         ref_env = dict(env, MOANA_DISABLE_NUMBA="1")
         ref_wall, ref_cpu, ref = _timed([sys.executable, str(Path(__file__).resolve()),
                                          "--reference-process", str(scoremaps), str(meta),
@@ -181,6 +196,9 @@ def end_to_end(n: int, step: float, workers: list[int], runs: int, seed: int,
         for w, (wall, cpu) in fast_times.items():
             print(f"end-to-end ratio (workers {w}): wall {ref_wall / wall:6.1f}x, "
                   f"CPU {ref_cpu / cpu:6.1f}x")
+        if base_times is not None:
+            print(f"end-to-end ratio (baseline, workers 1): wall {ref_wall / base_times[0]:6.1f}x, "
+                  f"CPU {ref_cpu / base_times[1]:6.1f}x")
         print(f"# same MaxBoxAcc and MaxBoxAccV2: {same}")
 
 
@@ -203,6 +221,9 @@ def main() -> None:
     parser.add_argument("--e2e-maps", choices=("cam", "blobs"), default="cam",
                         help="cam: CAM-like (28x28 upsampled); blobs: the per-map benchmark's "
                              "full-resolution maps with pixel noise (many more contours)")
+    parser.add_argument("--e2e-baseline", type=Path, default=None, metavar="CHECKOUT",
+                        help="also time evaluate-scoremaps from this checkout (PYTHONPATH), "
+                             "e.g. the main branch, in the same run")
     parser.add_argument("--skip-per-map", action="store_true", help="only the end-to-end part")
     parser.add_argument("--reference-process", nargs=2, type=Path, metavar=("SCOREMAPS", "META"),
                         help=argparse.SUPPRESS)  # the reference side of --end-to-end
@@ -214,7 +235,7 @@ def main() -> None:
         per_map(args)
     if args.end_to_end:
         end_to_end(args.end_to_end, 0.001, args.e2e_workers, args.e2e_runs, args.seed,
-                   args.e2e_maps)
+                   args.e2e_maps, args.e2e_baseline)
 
 
 def per_map(args: argparse.Namespace) -> None:

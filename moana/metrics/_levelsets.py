@@ -83,29 +83,44 @@ def _counting_sort(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return order, starts
 
 
-def _sweep(image: np.ndarray, gt: np.ndarray, foreground: bool) -> np.ndarray:
+def _interior_sort(flat: np.ndarray, pwidth: int, height: int, width: int):
+    """Flat indices (in the zero-framed image, row length ``pwidth``) of the interior pixels
+    sorted by value (counting sort, stable in raster order) and the start of each value."""
+    counts = np.zeros(257, np.int64)
+    for y in range(1, height + 1):
+        for x in range(1, width + 1):
+            counts[flat[y * pwidth + x] + 1] += 1
+    starts = np.cumsum(counts)
+    order = np.empty(height * width, np.int64)
+    fill = starts[:256].copy()
+    for y in range(1, height + 1):
+        for x in range(1, width + 1):
+            p = y * pwidth + x
+            v = flat[p]
+            order[fill[v]] = p
+            fill[v] += 1
+    return order, starts
+
+
+def _sweep(flat, pwidth, height, width, order, starts, gt, foreground, parent, box, size):
     """Best IoU per level L (0..255) over the outer boxes (foreground=True, ``image > L``,
-    8-connected) or the hole boxes (foreground=False, ``image <= L``, 4-connected)."""
-    height, width = image.shape
-    n = height * width
-    order, starts = _counting_sort(image.ravel())
-    parent = np.full(n, -1, np.int64)
-    bx0 = np.empty(n, np.int64)
-    by0 = np.empty(n, np.int64)
-    bx1 = np.empty(n, np.int64)
-    by1 = np.empty(n, np.int64)
-    alive = np.empty(n, np.int64)
+    8-connected) or the hole boxes (foreground=False, ``image <= L``, 4-connected).
+
+    ``flat`` is the image with a one-pixel frame (row length ``pwidth``; frame pixels are never
+    added, so neighbours need no bounds checks); union by size with path compression; box rows
+    hold the bounding box of a component in frame coordinates at its root."""
+    parent.fill(-1)
+    alive = np.empty(height * width, np.int64)
     num_alive = 0
     best = np.full(256, -1.0)
     if foreground:
-        dys = np.array([-1, -1, -1, 0, 0, 1, 1, 1])
-        dxs = np.array([-1, 0, 1, -1, 1, -1, 0, 1])
+        steps = np.array([-pwidth - 1, -pwidth, -pwidth + 1, -1, 1, pwidth - 1, pwidth,
+                          pwidth + 1])
     else:
-        dys = np.array([-1, 0, 0, 1])
-        dxs = np.array([0, -1, 1, 0])
+        steps = np.array([-pwidth, -1, 1, pwidth])
     previous = -1.0
     for step in range(256):
-        # foreground: L = 255 - step - 1 .. adds value L + 1; background: L = step adds value L
+        # foreground: L = 254 - step adds value L + 1; background: L = step adds value L
         if foreground:
             level = 254 - step
             if level < 0:
@@ -114,39 +129,40 @@ def _sweep(image: np.ndarray, gt: np.ndarray, foreground: bool) -> np.ndarray:
         else:
             level = step
             value = level
-        added = False
-        for j in range(starts[value], starts[value + 1]):
-            p = order[j]
-            added = True
-            y = p // width
-            x = p - y * width
-            parent[p] = p
-            bx0[p] = x
-            bx1[p] = x
-            by0[p] = y
-            by1[p] = y
-            alive[num_alive] = p
-            num_alive += 1
-            for d in range(dys.shape[0]):
-                yy = y + dys[d]
-                xx = x + dxs[d]
-                if yy < 0 or yy >= height or xx < 0 or xx >= width:
-                    continue
-                q = yy * width + xx
-                if parent[q] < 0:
-                    continue
-                rp = _find(parent, p)
-                rq = _find(parent, q)
-                if rp == rq:
-                    continue
-                parent[rq] = rp
-                bx0[rp] = min(bx0[rp], bx0[rq])
-                by0[rp] = min(by0[rp], by0[rq])
-                bx1[rp] = max(bx1[rp], bx1[rq])
-                by1[rp] = max(by1[rp], by1[rq])
-        if not added:
+        lo = starts[value]
+        hi = starts[value + 1]
+        if lo == hi:
             best[level] = previous
             continue
+        for j in range(lo, hi):
+            p = order[j]
+            y = p // pwidth
+            x = p - y * pwidth
+            parent[p] = p
+            box[p, 0] = x
+            box[p, 1] = y
+            box[p, 2] = x
+            box[p, 3] = y
+            size[p] = 1
+            alive[num_alive] = p
+            num_alive += 1
+            rp = p
+            for d in range(steps.shape[0]):
+                q = p + steps[d]
+                pq = parent[q]
+                if pq < 0 or pq == rp:  # not added yet, or already a child of p's root
+                    continue
+                rq = _find(parent, q)
+                if rq == rp:
+                    continue
+                if size[rq] > size[rp]:
+                    rp, rq = rq, rp
+                parent[rq] = rp
+                size[rp] += size[rq]
+                box[rp, 0] = min(box[rp, 0], box[rq, 0])
+                box[rp, 1] = min(box[rp, 1], box[rq, 1])
+                box[rp, 2] = max(box[rp, 2], box[rq, 2])
+                box[rp, 3] = max(box[rp, 3], box[rq, 3])
         kept = 0
         value_best = -1.0
         for i in range(num_alive):
@@ -155,14 +171,18 @@ def _sweep(image: np.ndarray, gt: np.ndarray, foreground: bool) -> np.ndarray:
                 continue
             alive[kept] = r
             kept += 1
+            # frame coordinates: image x = frame x - 1
+            x0 = box[r, 0] - 1
+            y0 = box[r, 1] - 1
+            x1 = box[r, 2] - 1
+            y1 = box[r, 3] - 1
             if foreground:
-                iou = _best_iou(bx0[r], by0[r], min(bx1[r] + 1, width - 1),
-                                min(by1[r] + 1, height - 1), gt)
+                iou = _best_iou(x0, y0, min(x1 + 1, width - 1), min(y1 + 1, height - 1), gt)
             else:
-                if bx0[r] == 0 or by0[r] == 0 or bx1[r] == width - 1 or by1[r] == height - 1:
+                if x0 == 0 or y0 == 0 or x1 == width - 1 or y1 == height - 1:
                     continue
-                iou = _best_iou(bx0[r] - 1, by0[r] - 1, min(bx1[r] + 2, width - 1),
-                                min(by1[r] + 2, height - 1), gt)
+                iou = _best_iou(x0 - 1, y0 - 1, min(x1 + 2, width - 1),
+                                min(y1 + 2, height - 1), gt)
             if iou > value_best:
                 value_best = iou
         num_alive = kept
@@ -176,6 +196,44 @@ if HAVE_NUMBA:
     _best_iou = numba.njit(cache=True)(_best_iou)
     _counting_sort = numba.njit(cache=True)(_counting_sort)
     _sweep = numba.njit(cache=True)(_sweep)
+    _interior_sort = numba.njit(cache=True)(_interior_sort)
+
+
+_sweep_scratch = threading.local()
+
+
+def _outer_from_largest(image: np.ndarray, gt: np.ndarray) -> np.ndarray | None:
+    """The outer-contour best IoU per level 0..255 kept by the last
+    :func:`largest_contour_boxes` call of this thread when it swept the same image and ``gt``
+    over every distinct binarization below the peak; None otherwise."""
+    memo = getattr(_scratch, "outer", None)
+    if memo is None:
+        return None
+    shape, pixels, gt_bytes, distinct, outer_best = memo
+    if shape != image.shape or gt_bytes != gt.tobytes() or pixels != image.tobytes():
+        return None
+    peak = int(image.max())
+    present = np.bincount(image.ravel(), minlength=256) > 0
+    keys = np.cumsum(present)  # equal keys: equal binarizations
+    wanted = keys[:peak]
+    have = keys[distinct][::-1]  # distinct descends: keys ascend (ties possible)
+    index = np.searchsorted(have, wanted)
+    if peak and (index.max() >= len(have) or (have[index] != wanted).any()):
+        return None
+    best = np.full(256, -1.0)
+    best[:peak] = outer_best[::-1][index]
+    return best
+
+
+def _sweep_buffers(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """parent, box (n, 4) and size arrays for n framed pixels, reused between calls of one
+    thread (fresh arrays cost page faults on every map)."""
+    cached = getattr(_sweep_scratch, "arrays", None)
+    if cached is None or cached[0].shape[0] != n:
+        dtype = np.int32 if 2 * n < 2**31 else np.int64
+        cached = (np.empty(n, dtype), np.empty((n, 4), dtype), np.empty(n, dtype))
+        _sweep_scratch.arrays = cached
+    return cached
 
 
 def best_iou_all_contours(image: np.ndarray, gt: np.ndarray) -> np.ndarray:
@@ -183,10 +241,19 @@ def best_iou_all_contours(image: np.ndarray, gt: np.ndarray) -> np.ndarray:
     (the reference's single box [0, 0, 0, 0] where nothing is above L); -1 marks no box."""
     if not HAVE_NUMBA:
         raise RuntimeError("numba is required for the level-set sweep")
-    image = np.ascontiguousarray(image, dtype=np.uint8)
+    image = np.asarray(image, dtype=np.uint8)
     gt = np.ascontiguousarray(gt, dtype=np.int64).reshape(-1, 4)
-    outer = _sweep(image, gt, True)
-    holes = _sweep(image, gt, False)
+    height, width = image.shape
+    pwidth = width + 2
+    padded = np.zeros((height + 2, pwidth), np.uint8)  # frame: never added, no bounds checks
+    padded[1:-1, 1:-1] = image
+    flat = padded.ravel()
+    order, starts = _interior_sort(flat, pwidth, height, width)
+    parent, box, size = _sweep_buffers(flat.size)
+    outer = _outer_from_largest(image, gt)
+    if outer is None:
+        outer = _sweep(flat, pwidth, height, width, order, starts, gt, True, parent, box, size)
+    holes = _sweep(flat, pwidth, height, width, order, starts, gt, False, parent, box, size)
     best = np.maximum(outer, holes)
     peak = int(image.max())
     empty = _best_iou(0, 0, 0, 0, gt)
@@ -258,12 +325,16 @@ _SIZE, _X0, _Y0, _X1, _Y1, _FIRST, _AREA2 = range(7)
 
 
 def _largest_sweep(padded, pwidth, steps, order, starts, levels, k, parent, comp, alive, state,
-                   boxes, status) -> int:
+                   boxes, status, gt, outer_best) -> int:
     """Process ``levels`` (descending) from index k on the zero-framed image ``padded``:
     boxes[k] = (x, y, w, h) of the component with the largest outer contour of
     ``image > levels[k]``, status[k] = 1 (0: nothing above the level). Stops at the first level
     where several components tie and returns its index (status 2; the tied components have
-    area2 == state[2]), or len(levels). ``state`` = [next value to add, alive roots, tie area]."""
+    area2 == state[2]), or len(levels). ``state`` = [next value to add, alive roots, tie area].
+    outer_best[k] = best IoU against ``gt`` over the boxes of all components (the outer contours
+    of the all-contours mode; -1: none), when ``gt`` has rows."""
+    width = pwidth - 2
+    height = padded.shape[0] // pwidth - 2
     value = state[0]
     num_alive = state[1]
     while k < levels.shape[0]:
@@ -285,7 +356,8 @@ def _largest_sweep(padded, pwidth, steps, order, starts, levels, k, parent, comp
             rp = p
             for d in range(8):
                 q = p + steps[d]
-                if parent[q] < 0:
+                pq = parent[q]
+                if pq < 0 or pq == rp:  # not added yet, or already a child of p's root
                     continue
                 rq = _find(parent, q)
                 if rp == rq:
@@ -305,6 +377,7 @@ def _largest_sweep(padded, pwidth, steps, order, starts, levels, k, parent, comp
         best = -1
         best_root = -1
         kept = 0
+        outer = -1.0
         for i in range(num_alive):
             r = alive[i]
             if parent[r] != r:
@@ -314,6 +387,12 @@ def _largest_sweep(padded, pwidth, steps, order, starts, levels, k, parent, comp
             if comp[r, _AREA2] > best:
                 best = comp[r, _AREA2]
                 best_root = r
+            if gt.shape[0] > 0:
+                iou = _best_iou(comp[r, _X0] - 1, comp[r, _Y0] - 1, min(comp[r, _X1], width - 1),
+                                min(comp[r, _Y1], height - 1), gt)
+                if iou > outer:
+                    outer = iou
+        outer_best[k] = outer
         num_alive = kept
         for i in range(num_alive):
             r = alive[i]
@@ -376,10 +455,15 @@ def _buffers(n: int) -> list[np.ndarray]:
     return cached
 
 
-def largest_contour_boxes(image: np.ndarray, levels: np.ndarray) -> np.ndarray:
+def largest_contour_boxes(image: np.ndarray, levels: np.ndarray,
+                          gt: np.ndarray | None = None) -> np.ndarray:
     """Box (n, 4) [x0, y0, x1, y1] of the largest-``contourArea`` contour of ``image > L`` for
     each L in ``levels``, as wsolevaluation picks it (first in OpenCV's order on ties) and
-    clips it (x1 = min(x + w, width - 1)); [0, 0, 0, 0] where nothing is above L."""
+    clips it (x1 = min(x + w, width - 1)); [0, 0, 0, 0] where nothing is above L.
+
+    With ``gt`` (m, 4), the same sweep also keeps the best IoU of all outer contours' boxes at
+    each level, which :func:`best_iou_all_contours` reuses for the same image and ``gt``
+    (the evaluate-scoremaps command runs both contour modes on every map)."""
     import cv2
 
     if not HAVE_NUMBA:
@@ -404,10 +488,13 @@ def largest_contour_boxes(image: np.ndarray, levels: np.ndarray) -> np.ndarray:
     rects = np.zeros((len(distinct), 4), np.int64)  # (x, y, w, h)
     status = np.zeros(len(distinct), np.int64)
     state = np.array([256, 0, 0], np.int64)
+    gt_rows = (np.zeros((0, 4), np.int64) if gt is None
+               else np.ascontiguousarray(gt, dtype=np.int64).reshape(-1, 4))
+    outer_best = np.full(len(distinct), -1.0)
     k = 0
     while True:
         k = _largest_sweep(flat, pwidth, steps, order, starts, distinct, k, parent, comp, alive,
-                           state, rects, status)
+                           state, rects, status, gt_rows, outer_best)
         if k >= len(distinct):
             break
         # several components tie for the largest area: OpenCV's order among them decides
@@ -418,6 +505,9 @@ def largest_contour_boxes(image: np.ndarray, levels: np.ndarray) -> np.ndarray:
         rects[k] = cv2.boundingRect(max(contours, key=cv2.contourArea))
         status[k] = 1
         k += 1
+    _scratch.outer = None
+    if gt is not None:
+        _scratch.outer = (image.shape, image.tobytes(), gt_rows.tobytes(), distinct, outer_best)
     boxes = np.zeros((len(distinct), 4), np.int64)
     found = status == 1
     boxes[found, 0] = rects[found, 0]

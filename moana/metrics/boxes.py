@@ -116,7 +116,8 @@ def best_iou_per_threshold(
     unique_keys, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
     best = np.empty(len(unique_keys))
     if not multi_contour and HAVE_NUMBA:
-        return _iou_rows(largest_contour_boxes(image, levels[first]), gt)[inverse.reshape(-1)]
+        boxes = largest_contour_boxes(image, levels[first], gt)  # gt: shared with all-contours
+        return _iou_rows(boxes, gt)[inverse.reshape(-1)]
     boxes_at = _all_contour_boxes if multi_contour else _largest_contour_box
     for i, level in enumerate(levels[first]):
         best[i] = _iou_rows(boxes_at(image, int(level)), gt).max()

@@ -17,8 +17,6 @@ import os
 import sys
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
 import numpy as np
 
 from moana.scoremaps import load_scoremap, scoremap_path
@@ -74,8 +72,13 @@ def evaluate_scoremap_dir(
                                                 image_size=image_size)
     mask_evaluator = (MaskEvaluator(metadata, mask_root, step=step, image_size=image_size)
                       if metadata.masks and mask_root is not None else None)
+    ids = metadata.image_ids
+    if progress:  # imported here: tqdm.auto costs start-up time that --quiet runs need not pay
+        from tqdm.auto import tqdm
+
+        ids = tqdm(ids, desc="score maps")
     try:
-        for image_id in tqdm(metadata.image_ids, desc="score maps", disable=not progress):
+        for image_id in ids:
             scoremap = _load_checked(scoremaps, image_id, image_size, source)
             for evaluator in box_evaluators.values():
                 if image_id in evaluator.gt_boxes:
