@@ -525,16 +525,19 @@ def wsss_overrides(ctx: Context, work_dir: Path) -> list[str]:
     if ctx.tiny:  # ResNet-18 at 48 px, one scale
         synthetic = "{image_size: [48, 64], num_train: 4, num_val: 2, num_classes: 5, objects: [1, 2]}"
         size = ["cam.arch=resnet18", "irn.backbone=resnet18", "cam.crop_size=48",
-                "irn.crop_size=48", "cam.resize_long=[48, 64]", "irn.resize_long=[48, 64]",
+                "irn.crop_size=48", "cam.resize_long=[48, 64]", "irn.rescale=[0.75, 1.0]",
                 "cam.batch_size=4", "irn.batch_size=4", "cam.scales=[1.0]", "cam.num_workers=0",
-                "ir_label.num_workers=0", "irn.num_workers=0", "ir_label.crf_scale=0.12"]
+                "ir_label.num_workers=0", "irn.num_workers=0", "ir_label.crf_scale=0.12",
+                "seg.backbone=small", "seg.crop_size=48", "seg.batch_size=4",
+                "seg.eval_scales=[1.0]", "seg.num_workers=0"]
     else:  # VOC-like sides, crop 512: 48 training images = 3 CAM (batch 16) / 1-2 IRN (32)
         synthetic = "{image_size: [320, 500], num_train: 48, num_val: 8, objects: [1, 3]}"
         size = []
     return [f"work_dir={work_dir}", f"runtime.device={ctx.args.device}", "data.voc_root=null",
             f"data.synthetic={synthetic}", "data.train_list=train", "data.infer_list=val",
             "data.eval_list=val", "cam.pretrained=null", "irn.pretrained=null", "cam.epochs=1",
-            "irn.epochs=1", *size]
+            "irn.epochs=1", "seg.train_list=train", "seg.iterations=4", "seg.checkpoint_every=0",
+            *size]
 
 
 def run_notebook_05(work_dir: Path, output_dir: Path, device: str) -> None:
