@@ -295,6 +295,7 @@ def test_paper_profile_on_standin_layout(tmp_path, reference_dir):
         "device": "cpu",
         "00.data_root": str(data_root), "00.metadata_root": str(meta_root), "00.voc_root": str(voc),
         "01.backbones": ["resnet18"], "01.config_template": "cub_resnet50_{method}", "01.epochs": 1,
+            "01.methods": ["cam", "has", "moana"],  # ACoL/SPG are built on the wsolevaluation backbones
         "01.overrides": tiny_train,
         "02.variants": ["cam", "moana"], "02.seeds": [0], "02.epochs": 1,
         "02.overrides": ["model.arch=resnet18", *tiny_train],
