@@ -303,10 +303,13 @@ def test_paper_profile_on_standin_layout(tmp_path, reference_dir):
         "03.backbone": "resnet18", "03.num_images": 2,
         "04.overrides": ["cam.arch=resnet18", "irn.backbone=resnet18", "cam.epochs=1", "irn.epochs=1",
                          "cam.crop_size=48", "irn.crop_size=48", "cam.resize_long=[48, 64]",
-                         "irn.resize_long=[48, 64]", "cam.batch_size=4", "irn.batch_size=4",
+                         "irn.rescale=[0.75, 1.0]", "cam.batch_size=4", "irn.batch_size=4",
                          "cam.scales=[1.0]", "cam.pretrained=null", "irn.pretrained=null",
                          "cam.num_workers=0", "ir_label.num_workers=0", "irn.num_workers=0",
-                         "data.train_list=train", "data.infer_list=val", "data.eval_list=val"],
+                         "data.train_list=train", "data.infer_list=val", "data.eval_list=val",
+                         "seg.backbone=small", "seg.train_list=train", "seg.crop_size=48",
+                         "seg.batch_size=4", "seg.iterations=4", "seg.checkpoint_every=0",
+                         "seg.eval_scales=[1.0]", "seg.num_workers=0"],
         "04.num_examples": 2,
     }
     results = tmp_path / "results"
