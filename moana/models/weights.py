@@ -30,16 +30,22 @@ def strip_prefix(state: dict[str, Tensor], prefix: str = "module.") -> dict[str,
     return {k[len(prefix):] if k.startswith(prefix) else k: v for k, v in state.items()}
 
 
+def load_weights_file(path: Path, what: str) -> object:
+    """``torch.load(path, weights_only=True)`` on the CPU; FileNotFoundError / ValueError name
+    ``what`` and ``path``. The one reader behind every weights format the kit loads."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} not found: {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # pickle / zip errors
+        raise ValueError(f"cannot read {what} {path}: {exc}") from exc
+
+
 def read_state_dict(path: str | os.PathLike) -> dict[str, Tensor]:
     """``torch.load(weights_only=True)`` a state_dict (also unwraps ``{"state_dict": ...}`` /
     ``{"model": ...}``) and strips a ``module.`` prefix."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"weights file not found: {path}")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle / zip errors
-        raise ValueError(f"cannot read weights file {path}: {exc}") from exc
+    obj = load_weights_file(path, "weights file")
     for key in ("state_dict", "model"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]

@@ -26,12 +26,11 @@ import os
 import re
 from pathlib import Path
 
-import torch
 from torch import Tensor
 
 from moana.models.build import build_model
 from moana.models.camnet import CAMNet
-from moana.models.weights import strip_prefix
+from moana.models.weights import load_weights_file, strip_prefix
 
 __all__ = ["WSOL_ARCHS", "WSOL_METHODS", "load_wsolevaluation_checkpoint", "wsolevaluation_to_moana"]
 
@@ -105,12 +104,7 @@ def wsolevaluation_to_moana(state: dict[str, Tensor], model: CAMNet) -> dict[str
 
 
 def _read_checkpoint(path: Path, arch: str) -> dict[str, Tensor]:
-    if not path.is_file():
-        raise FileNotFoundError(f"wsolevaluation checkpoint not found: {path}")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle / zip errors
-        raise ValueError(f"cannot read wsolevaluation checkpoint {path}: {exc}") from exc
+    obj = load_weights_file(path, "wsolevaluation checkpoint")
     if isinstance(obj, dict) and "architecture" in obj and obj["architecture"] != arch:
         raise ValueError(f"{path} is a {obj['architecture']!r} checkpoint, not {arch!r}")
     state = obj.get("state_dict", obj) if isinstance(obj, dict) else obj
