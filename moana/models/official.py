@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from moana.models.camnet import CAMNet
 from moana.models.resnet import ResNetCAM
-from moana.models.weights import read_state_dict, strip_prefix
+from moana.models.weights import load_strict, read_state_dict, strip_prefix
 
 __all__ = ["load_official_checkpoint", "official_layout_kwargs"]
 
@@ -88,17 +88,5 @@ def load_official_checkpoint(
         model = build_model("resnet50", method="moana", **layout)
     elif not isinstance(model, ResNetCAM):
         raise ValueError(f"official checkpoints are ResNet CAM networks; got a {type(model).__name__}")
-    own = model.state_dict()
-    missing = [k for k in own if k not in state and not k.endswith("num_batches_tracked")]
-    unexpected = [k for k in state if k not in own]
-    if missing or unexpected:
-        raise ValueError(
-            f"{source} does not match the model: missing keys {missing[:10]}"
-            f"{' ...' if len(missing) > 10 else ''} ({len(missing)}); unexpected keys "
-            f"{unexpected[:10]}{' ...' if len(unexpected) > 10 else ''} ({len(unexpected)})"
-        )
-    bad = [f"{k}: {tuple(v.shape)} vs {tuple(own[k].shape)}" for k, v in state.items() if v.shape != own[k].shape]
-    if bad:
-        raise ValueError(f"{source}: shape mismatch (checkpoint vs model): " + "; ".join(bad[:8]))
-    model.load_state_dict(state, strict=False)
+    load_strict(model, state, str(source))
     return model

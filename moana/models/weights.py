@@ -41,6 +41,28 @@ def load_weights_file(path: Path, what: str) -> object:
         raise ValueError(f"cannot read {what} {path}: {exc}") from exc
 
 
+def load_strict(model: torch.nn.Module, state: dict[str, Tensor], where: str, *,
+                what: str = "the model", shown: int = 10) -> None:
+    """Load ``state`` into ``model`` after checking that the keys (``num_batches_tracked``
+    buffers may be absent) and every shape match; ValueError naming ``where`` (the file) and
+    listing up to ``shown`` missing / unexpected keys, or the mismatched shapes."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in state if k not in own]
+    if missing or unexpected:
+        more_missing = " ..." if len(missing) > shown else ""
+        more_unexpected = " ..." if len(unexpected) > shown else ""
+        raise ValueError(
+            f"{where} does not match {what}: missing keys {missing[:shown]}{more_missing} "
+            f"({len(missing)}); unexpected keys {unexpected[:shown]}{more_unexpected} "
+            f"({len(unexpected)})")
+    bad = [f"{k}: {tuple(v.shape)} vs {tuple(own[k].shape)}"
+           for k, v in state.items() if v.shape != own[k].shape]
+    if bad:
+        raise ValueError(f"{where}: shape mismatch (checkpoint vs model): " + "; ".join(bad[:8]))
+    model.load_state_dict(state, strict=False)
+
+
 def read_state_dict(path: str | os.PathLike) -> dict[str, Tensor]:
     """``torch.load(weights_only=True)`` a state_dict (also unwraps ``{"state_dict": ...}`` /
     ``{"model": ...}``) and strips a ``module.`` prefix."""

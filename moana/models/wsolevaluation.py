@@ -30,7 +30,7 @@ from torch import Tensor
 
 from moana.models.build import build_model
 from moana.models.camnet import CAMNet
-from moana.models.weights import load_weights_file, strip_prefix
+from moana.models.weights import load_strict, load_weights_file, strip_prefix
 
 __all__ = ["WSOL_ARCHS", "WSOL_METHODS", "load_wsolevaluation_checkpoint", "wsolevaluation_to_moana"]
 
@@ -165,18 +165,5 @@ def load_wsolevaluation_checkpoint(
         mapped = wsolevaluation_to_moana(state, model)
     except ValueError as err:
         raise ValueError(f"{path}: {err}") from None
-    own = model.state_dict()
-    missing = [k for k in own if k not in mapped and not k.endswith("num_batches_tracked")]
-    unexpected = [k for k in mapped if k not in own]
-    if missing or unexpected:
-        raise ValueError(
-            f"{path} does not match wsolevaluation's {arch} {method}: missing keys {missing[:8]}"
-            f"{' ...' if len(missing) > 8 else ''} ({len(missing)}); unexpected keys {unexpected[:8]}"
-            f"{' ...' if len(unexpected) > 8 else ''} ({len(unexpected)})"
-        )
-    bad = [f"{k}: {tuple(v.shape)} vs {tuple(own[k].shape)}"
-           for k, v in mapped.items() if v.shape != own[k].shape]
-    if bad:
-        raise ValueError(f"{path}: shape mismatch (checkpoint vs model): " + "; ".join(bad[:8]))
-    model.load_state_dict(mapped, strict=False)
+    load_strict(model, mapped, str(path), what=f"wsolevaluation's {arch} {method}", shown=8)
     return model.eval()
