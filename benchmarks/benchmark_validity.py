@@ -1,68 +1,64 @@
 """Regenerate the benchmark-validity table of the synthetic WSOL benchmark (synthetic data, CPU).
 
-Trains every entry (CAM, the mark-hiding control, HaS when the method exists, MoANA, SE, CBAM)
-for the same seeds (from scratch, or ``--pretext``: fine-tuning the pretext-pretrained ``small``
-backbone), adds the floor
-(center Gaussian) and the ceiling (GT mask as score map), prints the table and writes
-``benchmark_validity.csv`` and a figure. Finished runs are reused (delete the work dir to rerun).
+Trains every entry (vanilla CAM, the controls HaS and CAM with the mark hidden in half of the
+training images, MoANA, SE, CBAM) for the same seeds with the smoke schedule (the ``smoke_moana``
+config, through the ablation runner), adds the floor (center Gaussian) and the ceiling (GT mask
+as score map), prints the table and writes ``benchmark_validity.csv`` and a figure. Finished runs
+are reused (delete the work dir to rerun). The same table is made by ``make reproduce``
+(stage 02); this script runs it alone, e.g. with more seeds:
 
-    OMP_NUM_THREADS=1 python benchmarks/benchmark_validity.py --work-dir work/benchmark \
-        [--seeds 0 1 2 3 4] [--entries cam cam_mark_hidden moana se cbam] [--epochs 6]
+    python benchmarks/benchmark_validity.py --work-dir work/benchmark \
+        [--seeds 0 1 2 3 4] [--variants cam has cam+mark_hidden moana se cbam] [--workers 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import time
 import warnings
 from pathlib import Path
 
 from moana.experiments import benchmark as bm
-from moana.experiments.pretext import pretrain_backbone
-
-
-def _available(name: str) -> bool:
-    if name != "has":
-        return True
-    try:
-        from moana.methods import batch_augmentation  # noqa: F401
-    except ImportError:
-        return False
-    return True
+from moana.experiments.ablation import run_ablation
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work-dir", type=Path, default=Path("work/benchmark"))
     parser.add_argument("--seeds", type=int, nargs="+", default=list(bm.SMOKE_SEEDS))
-    parser.add_argument("--entries", nargs="+", default=list(bm.ENTRIES), choices=list(bm.ENTRIES))
-    parser.add_argument("--epochs", type=int, default=bm.SMOKE_EPOCHS)
+    parser.add_argument("--variants", nargs="+", default=list(bm.VALIDITY_VARIANTS))
+    parser.add_argument("--config", default="smoke_moana", help="training config (default: %(default)s)")
+    parser.add_argument("--epochs", type=int, default=None, help="default: the config's")
+    parser.add_argument("--workers", type=int, default=2, help="runs at once (default: %(default)s)")
     parser.add_argument("--pretext", action="store_true",
-                        help="fine-tune the pretext-pretrained backbone (10x lower backbone lr) "
-                        "instead of training from scratch")
+                        help="fine-tune the pretext-pretrained small backbone (moana.experiments."
+                        "pretext) with a 10x lower backbone learning rate instead of training "
+                        "from scratch (tried for #14: it did not lower the seed spread)")
     parser.add_argument("--interval", choices=("t", "bootstrap"), default="t")
     parser.add_argument("--out", type=Path, default=None, help="CSV (default <work-dir>/...)")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", category=UserWarning)
+    from moana.data.metadata import load_wsol_metadata
+    from moana.train.config import load_config
+
     start = time.time()
-    pretrained = pretrain_backbone(args.work_dir) if args.pretext else None
-    if pretrained:
-        print(f"pretext backbone: {pretrained} ({time.time() - start:.0f}s)", flush=True)
-    records: list[dict] = []
-    for name in args.entries:
-        if not _available(name):
-            print(f"skipping {name}: the method is not in this checkout")
-            continue
-        for seed in args.seeds:
-            t0 = time.time()
-            rec = bm.run_entry(args.work_dir, name, seed, pretrained=pretrained,
-                               epochs=args.epochs)
-            records.append(rec)
-            print(f"{name:16s} seed {seed}: top-1 {rec['top1']:5.1f}  MaxBoxAccV2 "
-                  f"{rec['MaxBoxAccV2']:5.1f}  ({time.time() - t0:.0f}s)", flush=True)
-    records += bm.reference_records(args.work_dir, args.seeds)
-    rows = bm.validity_rows(records, interval=args.interval)
+    data_root = args.work_dir / "data"
+    overrides = []
+    if args.pretext:
+        from moana.experiments.pretext import pretrain_backbone
+
+        overrides = [f"model.pretrained={pretrain_backbone(args.work_dir)}",
+                     "optim.backbone_lr=0.01"]
+    results = run_ablation(args.work_dir, args.variants, args.seeds, config=args.config,
+                           epochs=args.epochs, data_root=data_root, workers=args.workers,
+                           overrides=overrides)
+    size = int(load_config(args.config).data.image_size)
+    made = json.loads((data_root / "synthetic.json").read_text())
+    rows = bm.benchmark_validity(results, load_wsol_metadata(data_root / "metadata" / "test"),
+                                 data_root / "images", image_size=size, interval=args.interval,
+                                 variants=args.variants)
     out = args.out or args.work_dir / "benchmark_validity.csv"
     bm.write_validity_csv(rows, out)
     bm.plot_validity(rows, out.with_suffix(".png"))
@@ -74,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
               f"  {fmt(r['delta_vs_cam_mean'])} [{fmt(r['delta_vs_cam_ci_low'])}, "
               f"{fmt(r['delta_vs_cam_ci_high'])}]")
     print(f"\nwrote {out} and {out.with_suffix('.png')}; total {time.time() - start:.0f}s "
-          f"(synthetic data, CPU, {args.interval} intervals)")
+          f"(synthetic data {made.get('image_size')} px, CPU, {args.interval} intervals)")
     return 0
 
 

@@ -46,19 +46,20 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             # vanilla CAM, two wsolevaluation methods known to spread the CAM, and MoANA
             "methods": ["cam", "has", "adl", "moana"],
             "config_template": "smoke_{method}",
-            "epochs": None,  # the config's own (10)
+            "epochs": None,  # the config's own (6)
         },
         "02_ablations": {
-            # the variants that answer the paper's questions (each view, calibration, the
-            # depthwise cost cut, coarse attention baselines), to stay in the smoke budget;
+            # the variants that answer the paper's questions (the channel view alone, the
+            # spatial views without it, the coarse attention baselines) and the benchmark's
+            # controls, 5 paired seeds on stage 00's benchmark, to stay in the smoke budget;
             # the paper profile runs every variant
-            "variants": ["cam", "moana", "axes=c", "axes=hw", "calib=M", "conv=depthwise",
-                         "se", "cbam", "coord_attn"],
-            "seeds": [0, 1, 2],
+            "variants": ["cam", "moana", "axes=c", "axes=hw", "se", "cbam", "has",
+                         "cam+mark_hidden"],
+            "seeds": [0, 1, 2, 3, 4],
             "config": "smoke_moana",
-            "epochs": 5,
-            "ablation_data": {"seed": 0, "num_classes": 4, "image_size": 64,
-                              "per_class": {"train": 60, "val": 5, "test": 25}},
+            "epochs": None,  # the config's own (6)
+            "ablation_data": None,  # stage 00's benchmark
+            "workers": 2,
             "cost_arch": "resnet50",  # ratios measured at a reduced input size to stay in budget
             "cost_image_size": 112,
             "cost_repeats": 2,
@@ -96,6 +97,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "epochs": None,
             "ablation_data": None,  # the real dataset of stage 00
             "cost_arch": "resnet50",
+            "workers": 1,
             "cost_image_size": 224,
             "cost_repeats": 20,
         },

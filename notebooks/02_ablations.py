@@ -21,7 +21,7 @@
 # the insertion point, and the coarse attention modules it is compared with (SE, CBAM, ECA,
 # coordinate attention) and ADL. Every variant is a configuration in `moana.experiments.variants.VARIANTS`,
 # trained for several seeds with `moana.experiments.ablation.run_ablation`; `summarize` reports mean ± std
-# and flags differences larger than the seed spread. The cost table measures parameters, MACs
+# and the differences to CAM and MoANA paired by seed with 95% intervals. The cost table measures parameters, MACs
 # and CPU latency of every module in one run.
 
 # %% tags=["parameters"]
@@ -31,7 +31,7 @@ output_dir: str = "../work/interactive"  # tables/ and figures/ go here (moana r
 seed: int = 0  # unused: see seeds
 device: str = "cpu"  # cpu | cuda | auto
 seeds: list = [0, 1, 2]  # training seeds per variant (at least 3 to see the seed spread)
-variants: list = None  # variant names (None: every variant in moana.experiments.variants.VARIANTS)
+variants: list = None  # variant names (None: every variant in moana.experiments.variants.VARIANTS; the benchmark controls of CONTROLS by name)
 config: str = "smoke_moana"  # shipped training config every variant starts from
 epochs: int = 5  # training epochs per run (None: the config's own)
 overrides: list = []  # extra config overrides for every run
@@ -41,6 +41,8 @@ cost_arch: str = "resnet50"  # backbone of the cost table
 cost_image_size: int = 224  # input side for the cost table
 cost_repeats: int = 3  # timed forwards per module (median)
 reuse_runs: bool = False  # keep finished ablation runs instead of training them again
+workers: int = 1  # runs trained at once, one process and one thread each (2 on a 2-core CPU)
+validity_variants: list = ["cam", "has", "cam+mark_hidden", "moana", "se", "cbam"]  # entries of the benchmark-validity table (synthetic data; those among variants)
 
 # %%
 import shutil
@@ -75,12 +77,12 @@ if not reuse_runs:
 data_overrides = ablation.ablation_data_overrides(info, layout.ablation_runs / "data", ablation_data)
 run_overrides = [f"runtime.device={device}", *data_overrides, *overrides]
 results = ablation.run_ablation(layout.ablation_runs, variant_names, seeds, config=config, epochs=epochs,
-                                overrides=run_overrides, resume=reuse_runs, progress=False)
+                                overrides=run_overrides, resume=reuse_runs, progress=True, workers=workers)
 metrics = [m for m in ablation_variants.DEFAULT_METRICS if m in results and results[m].notna().any()]
 summary = ablation_summary.summarize(results, metrics)
 readable = ablation_summary.format_summary(summary)
 save_table(readable.reset_index(), "ablations", output_dir, dataset=info["dataset"], synthetic=synthetic,
-           caption=f"Ablations: mean ± std over seeds {seeds}, Δ to CAM and to MoANA (* = beyond 2 pooled std)",
+           caption=f"Ablations: mean ± std over seeds {seeds}, Δ to CAM and to MoANA paired by seed [95% t interval] (* = excludes 0)",
            notes=summary.attrs.get("rule"))
 save_table(results, "ablations_per_seed", output_dir, dataset=info["dataset"], synthetic=synthetic,
            caption="Ablations: every (variant, seed) run with its test metrics and wall time")
@@ -90,6 +92,42 @@ readable
 fig = plot_ablation(results, metric if metric in results else metrics[0])
 save_figure(fig, "ablations", output_dir, dataset=info["dataset"], synthetic=synthetic, close=False,
             caption=f"Ablations: test {metric} per variant, mean ± std over seeds (dots: seeds; red: CAM)")
+
+# %% [markdown]
+# ## Can the benchmark tell methods apart? (synthetic data only)
+#
+# The validity table puts every trained entry between a floor and a ceiling: the center Gaussian
+# (a fixed blob, no model), vanilla CAM, controls known to spread a CAM over the whole object
+# (Hide-and-Seek; CAM trained with the class mark hidden in half of the training images), the
+# methods, and the ground-truth mask used as the score map. Δ is paired by seed with a 95% t
+# interval; filled markers in the figure: the interval excludes 0.
+
+# %%
+validity = None
+if synthetic and "cam" in variant_names:
+    from moana.experiments import benchmark
+    from moana.experiments.data import load_split
+
+    if ablation_data:  # the ablation's own smaller benchmark
+        from moana.data.metadata import load_wsol_metadata
+
+        root = layout.ablation_runs / "data"
+        test_split, mask_root = load_wsol_metadata(root / "metadata" / "test"), root / "images"
+        size = int(ablation_data["image_size"])
+    else:
+        test_split, mask_root = load_split(info, "test"), info["mask_root"]
+        size = int(info["synthetic_knobs"]["image_size"])
+    rows = benchmark.benchmark_validity(results, test_split, mask_root, image_size=size,
+                                        variants=validity_variants)
+    validity = benchmark.validity_frame(rows)
+    save_table(validity, "benchmark_validity", output_dir, dataset=info["dataset"], synthetic=True,
+               caption="Benchmark validity: floor, CAM, controls, methods and ceiling; MaxBoxAccV2 (%) "
+               "mean ± std over seeds, Δ vs CAM paired by seed with a 95% t interval")
+    fig = benchmark.plot_validity(rows)
+    save_figure(fig, "benchmark_validity", output_dir, dataset=info["dataset"], synthetic=True, close=False,
+                caption="Benchmark validity: MaxBoxAccV2 per entry (mean ± std) and the paired Δ vs CAM "
+                "(95% CI; filled: excludes 0)")
+validity
 
 # %% [markdown]
 # ## Complexity: parameters, MACs, CPU latency (ratios to the plain backbone)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import matplotlib
 
@@ -124,8 +125,8 @@ def _hand_table() -> pd.DataFrame:
     rows = []
     for variant, values in {
         "cam": [10.0, 11.0, 12.0],  # mean 11, std 1
-        "moana": [20.0, 21.0, 22.0],  # mean 21, std 1
-        "close": [10.5, 11.5, 12.5],  # mean 11.5, std 1
+        "moana": [20.0, 21.0, 22.0],  # mean 21, std 1: +10 on every seed
+        "close": [10.5, 10.0, 13.0],  # per-seed differences to cam +0.5, -1, +1
         "single": [30.0],  # one seed: undecidable
     }.items():
         for seed, value in enumerate(values):
@@ -135,25 +136,28 @@ def _hand_table() -> pd.DataFrame:
 
 
 def test_summarize_hand_made_table() -> None:
+    from moana.experiments.statistics import paired_difference
+
     s = summarize(_hand_table(), ["MaxBoxAccV2", "top1_cls"])
     m = s["MaxBoxAccV2"]
     assert list(s.index) == ["cam", "moana", "close", "single"]
     assert m.loc["cam", "mean"] == pytest.approx(11.0) and m.loc["cam", "std"] == pytest.approx(1.0)
     assert m.loc["moana", "Δ cam"] == pytest.approx(10.0)
-    assert m.loc["moana", "sig cam"] is True or m.loc["moana", "sig cam"] == True  # noqa: E712
-    assert m.loc["close", "Δ cam"] == pytest.approx(0.5)
-    assert not m.loc["close", "sig cam"]
+    assert m.loc["moana", "sig cam"] == True  # noqa: E712  (the same +10 on every seed)
+    # paired by seed: the mean of +0.5, -1, +1 and Student's t interval over 3 seeds
+    d = paired_difference([10.5, 10.0, 13.0], [10.0, 11.0, 12.0])
+    assert (m.loc["close", "Δ cam"], m.loc["close", "Δ cam low"], m.loc["close", "Δ cam high"]) \
+        == pytest.approx((d.mean, d.low, d.high))
+    assert d.low < 0 < d.high and not m.loc["close", "sig cam"]
     assert m.loc["close", "sig moana"]
     assert pd.isna(m.loc["single", "sig cam"]) and pd.isna(m.loc["single", "std"])
     assert m.loc["single", "n"] == 1
     # identical per-seed values: no difference, not significant
     assert s["top1_cls"].loc["moana", "Δ cam"] == 0 and not s["top1_cls"].loc["moana", "sig cam"]
-    # the threshold k matters: 0.5 > 0.4 * 1
-    assert summarize(_hand_table(), ["MaxBoxAccV2"], k=0.4)["MaxBoxAccV2"].loc["close", "sig cam"]
     text = format_summary(s)
     assert text.loc["moana", "MaxBoxAccV2"] == "21.0 ± 1.0"
-    assert text.loc["moana", "MaxBoxAccV2 Δcam"] == "+10.0*"
-    assert text.loc["close", "MaxBoxAccV2 Δcam"] == "+0.5"
+    assert text.loc["moana", "MaxBoxAccV2 Δcam"] == "+10.0 [+10.0, +10.0]*"
+    assert text.loc["close", "MaxBoxAccV2 Δcam"] == f"+0.2 [{d.low:+.1f}, {d.high:+.1f}]"
     assert text.loc["single", "MaxBoxAccV2"] == "30.0"
     with pytest.raises(ValueError, match="PxAP"):
         summarize(_hand_table(), ["PxAP"])
@@ -258,3 +262,48 @@ def test_smoke_ablation_end_to_end(tmp_path) -> None:
     again = run_ablation(tmp_path, ["cam", "axes=hw"], seeds=[0, 1], overrides=overrides,
                          progress=False)  # resumes: nothing reruns
     pd.testing.assert_frame_equal(again, df)
+
+
+def test_controls_are_variants_with_their_own_training_data(tmp_path) -> None:
+    from moana.experiments.ablation import _run_overrides, variant_data_root
+    from moana.experiments.variants import CONTROLS
+
+    (has, hidden) = get_variants(["has", "cam+mark_hidden"])
+    assert {v["name"] for v in CONTROLS} == {"has", "cam+mark_hidden"}
+    assert has["method"] == "has" and has["data"] == {} and has["group"] == "control"
+    assert hidden["method"] == "cam" and hidden["data"] == {"mark_hidden": 0.5}
+    assert "cam+mark_hidden" not in {v["name"] for v in get_variants()}  # not an ablation
+    # a variant without data: the shared root; with data: its own root and knobs, last
+    base = ["data.data_root=/d/bench", 'data.synthetic={"seed": 0}']
+    plain = _run_overrides(has, 1, None, None, base)
+    assert plain[-2:] == base and "model.method=has" in plain
+    own = _run_overrides(hidden, 1, 3, None, base)
+    assert own[-2:] == ["data.data_root=/d/bench-mark_hidden_0.5", "data.synthetic.mark_hidden=0.5"]
+    assert variant_data_root(tmp_path / "x", hidden) == Path(f"{tmp_path / 'x'}-mark_hidden_0.5")
+    assert _run_overrides(hidden, 0, None, tmp_path, [])[-2] == f"data.data_root={tmp_path}-mark_hidden_0.5"
+    with pytest.raises(ValueError, match="its own synthetic data"):
+        _run_overrides(hidden, 0, None, None, [])
+    with pytest.raises(ValueError, match="workers"):
+        run_ablation(tmp_path, ["cam"], seeds=[0], fit_fn=lambda o, d, r: {}, workers=2,
+                     progress=False)
+
+
+@pytest.mark.slow
+def test_parallel_runs_equal_serial_runs_and_controls_get_their_data(tmp_path) -> None:
+    """workers=2 trains in spawned processes; each run is seeded, so the numbers equal a serial
+    run's; the mark-hiding control trains on its own generated copy of the benchmark."""
+    overrides = ["optim.epochs=1", "data.synthetic.per_class={train: 6, val: 3, test: 3}"]
+    par = run_ablation(tmp_path / "p", ["cam", "cam+mark_hidden"], seeds=[0, 1], epochs=1,
+                       overrides=overrides, progress=False, workers=2)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as in a worker: the same reduction order, the same numbers
+    try:
+        ser = run_ablation(tmp_path / "s", ["cam", "cam+mark_hidden"], seeds=[0, 1], epochs=1,
+                           overrides=overrides, progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    cols = list(ablations.DEFAULT_METRICS)
+    pd.testing.assert_frame_equal(par[["variant", "seed", *cols]], ser[["variant", "seed", *cols]])
+    made = json.loads((tmp_path / "p" / "data-mark_hidden_0.5" / "synthetic.json").read_text())
+    assert made["mark_hidden"] == 0.5
+    assert json.loads((tmp_path / "p" / "data" / "synthetic.json").read_text())["mark_hidden"] == 0

@@ -80,3 +80,35 @@ def test_floor_and_ceiling_on_synthetic_data(tmp_path: Path) -> None:
     assert ceiling["MaxBoxAccV2"] == pytest.approx(100.0) and math.isnan(ceiling["top1"])
     floor = floor_metrics(meta, image_size=32)
     assert 0.0 <= floor["MaxBoxAccV2"] < ceiling["MaxBoxAccV2"]
+
+
+def test_validity_from_ablation_results(tmp_path: Path) -> None:
+    """The trained entries come from the ablation runner's per-seed table; roles follow the
+    variant's name (baseline) and group (control); floor and ceiling repeat for CAM's seeds."""
+    import pandas as pd
+
+    from moana.experiments.benchmark import benchmark_validity, role_of, trained_records
+
+    rows = []
+    for s in range(5):
+        rows += [{"variant": "cam", "group": "reference", "seed": s, "top1_cls": 97.0,
+                  "MaxBoxAccV2": CAM[s]},
+                 {"variant": "cam+mark_hidden", "group": "control", "seed": s, "top1_cls": 95.0,
+                  "MaxBoxAccV2": HIDDEN[s]},
+                 {"variant": "axes=c", "group": "axes", "seed": s, "top1_cls": 90.0,
+                  "MaxBoxAccV2": 50.0}]
+    results = pd.DataFrame(rows)
+    assert [role_of(v, g) for v, g in [("cam", "reference"), ("has", "control"),
+                                       ("moana", "reference")]] == ["baseline", "control", "method"]
+    recs = trained_records(results, ["cam", "cam+mark_hidden"])
+    assert {r["method"] for r in recs} == {"cam", "cam+mark_hidden"} and len(recs) == 10
+    syn = make_wsol_dataset(tmp_path / "w", num_classes=2, image_size=32,
+                            per_class={"train": 1, "val": 1, "test": 4})
+    meta = load_wsol_metadata(syn.split_dir("test"))
+    table = benchmark_validity(results, meta, syn.data_root, image_size=32)
+    assert [r["role"] for r in table] == ["floor", "baseline", "control", "method", "ceiling"]
+    control = table[2]
+    expected = paired_difference(HIDDEN, CAM)
+    assert (control["delta_vs_cam_ci_low"], control["delta_vs_cam_ci_high"]) == pytest.approx(
+        (expected.low, expected.high))
+    assert table[-1]["MaxBoxAccV2_mean"] == pytest.approx(100.0) and table[-1]["n_seeds"] == 5

@@ -73,7 +73,7 @@ def test_every_notebook_runs_with_papermill(tmp_path):
                          "voc_synthetic": {"image_size": [48, 64], "num_train": 8, "num_val": 4, "num_classes": 3,
                                            "objects": [1, 2]}, "num_samples": 4},
         "01_train_wsol": {"epochs": 1},
-        "02_ablations": {"variants": ["cam", "moana"], "seeds": [0], "epochs": 1,
+        "02_ablations": {"variants": ["cam", "moana", "cam+mark_hidden"], "seeds": [0, 1], "epochs": 1,
                          "cost_arch": "small", "cost_image_size": 64, "cost_repeats": 1},
         "03_attention_maps": {"num_images": 2},
         "04_wsss_pseudo_masks": {"overrides": ["cam.epochs=1", "irn.epochs=1", "cam.scales=[1.0]"],
@@ -87,9 +87,13 @@ def test_every_notebook_runs_with_papermill(tmp_path):
                             progress_bar=False)
     _check_outputs(out, ["dataset_summary", "voc_summary", "wsol_training", "ablation_variants",
                          "ablations", "ablations_per_seed", "complexity", "wsss_miou",
-                         "wsss_per_class_iou", "wsol_comparison"],
+                         "wsss_per_class_iou", "wsol_comparison", "benchmark_validity"],
                    ["data_samples", "training_curves", "ablations", "qualitative_cam_vs_moana",
                     "attention_axes_moana_0", "explorer_view_0", "wsss_per_class_iou",
-                    "wsss_pseudo_masks", "box_accuracy_vs_threshold"])
+                    "wsss_pseudo_masks", "box_accuracy_vs_threshold", "benchmark_validity"])
+    validity = (out / "tables" / "benchmark_validity.csv").read_text().splitlines()
+    assert validity[0].split(",")[:3] == ["role", "method", "n_seeds"]
+    assert [line.split(",")[0] for line in validity[1:]] == ["floor", "baseline", "control",
+                                                             "method", "ceiling"]
     executed = nbformat.read(tmp_path / "03_attention_maps.ipynb", as_version=4)
     assert any(c.get("outputs") for c in executed.cells if c.cell_type == "code")

@@ -135,7 +135,7 @@ def test_cli_train_and_evaluate(data_root: Path, tmp_path: Path, capsys):
     out = capsys.readouterr().out
     assert '"top1_cls"' in out
     assert f"run directory: {run_dir}" in out
-    assert "test metrics from checkpoint best (epoch 1, MaxBoxAccV2 on val = " in out
+    assert "test metrics from checkpoint last (epoch 1, MaxBoxAccV2 on val = " in out  # smoke_cam: last
     cams = tmp_path / "cams"
     assert cli_main(["evaluate", "--run", str(run_dir), "--split", "test",
                      "--save-cams", str(cams), "--quiet"]) == 0

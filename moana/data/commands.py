@@ -132,7 +132,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Off-centre objects: a body whose stripes are weak class evidence and a small "
         "mark that is strong evidence; clutter that is neither; boxes and masks of the whole "
         "object. Every flag is a knob of moana.data.synthetic.WSOLSynthSpec / VOCSynthSpec "
-        "(default: that kind's default); pairs are LOW,HIGH; --per-class train=60,val=20,test=20.")
+        "(default: that kind's default); pairs are LOW,HIGH; --per-class train=100,val=50,test=50.")
     synth.add_argument("--kind", choices=("wsol", "voc"), default="wsol",
                        help="wsolevaluation layout (WSOL) or VOC 2012 layout (WSSS)")
     synth.add_argument("--out", type=Path, required=True, help="output folder")

@@ -8,7 +8,8 @@ entry runs the same seeds; each is compared with CAM seed by seed (paired differ
 95% interval, :mod:`moana.experiments.statistics`). Units are percent.
 
 Per-seed records are plain dicts ``{"role", "method", "seed", "top1", "MaxBoxAccV2"}``
-(``top1`` may be NaN for the floor and ceiling, which do not classify). The floor and the
+(``top1`` may be NaN for the floor and ceiling, which do not classify); the trained entries come
+from the ablation runner (:func:`trained_records`). The floor and the
 ceiling do not depend on a seed (the test data are fixed), so their record is repeated for
 every seed: their std is 0 and their paired difference to CAM carries CAM's seed spread.
 """
@@ -161,86 +162,57 @@ def plot_validity(rows: list[dict[str, Any]], path: str | Path | None = None):
 
 # ------------------------------------------------------------------------------ the grid
 
-#: The smoke benchmark's data knobs (WSOLSynthSpec; everything else at its default): 4 classes
-#: at 32 px so that a run takes seconds on a CPU; val as large as test so that the CAM
-#: thresholds are not chosen on a handful of images.
-SMOKE_KNOBS: dict[str, Any] = {"seed": 0, "num_classes": 4, "image_size": 32,
-                               "per_class": {"train": 100, "val": 50, "test": 50}}
-#: The mark-hiding control: the same data with the mark left out of half the training images
-#: (val and test are identical to SMOKE_KNOBS's).
-CONTROL_KNOBS: dict[str, Any] = {**SMOKE_KNOBS, "mark_hidden": 0.5}
-SMOKE_EPOCHS = 6
-SMOKE_SEEDS = (0, 1, 2, 3, 4)
-#: entry name -> (role, train config, extra overrides, data knobs)
-ENTRIES: dict[str, tuple[str, str, tuple[str, ...], dict[str, Any]]] = {
-    "cam": ("baseline", "smoke_cam", (), SMOKE_KNOBS),
-    "cam_mark_hidden": ("control", "smoke_cam", (), CONTROL_KNOBS),
-    "has": ("control", "smoke_cam", ("model.method=has",), SMOKE_KNOBS),
-    "moana": ("method", "smoke_moana", (), SMOKE_KNOBS),
-    "se": ("method", "smoke_cam", ("model.method=se",), SMOKE_KNOBS),
-    "cbam": ("method", "smoke_cam", ("model.method=cbam",), SMOKE_KNOBS),
-}
+#: Entries of the validity table, as ablation variants (:mod:`moana.experiments.variants`):
+#: vanilla CAM (the baseline), the controls of :data:`~moana.experiments.variants.CONTROLS`,
+#: MoANA and two attention baselines. They run through
+#: :func:`moana.experiments.ablation.run_ablation` with the same seeds, data and schedule.
+VALIDITY_VARIANTS: tuple[str, ...] = ("cam", "has", "cam+mark_hidden", "moana", "se", "cbam")
+#: Seeds of the smoke benchmark (the issue's minimum for a paired comparison is 5).
+SMOKE_SEEDS: tuple[int, ...] = (0, 1, 2, 3, 4)
 
 
-def smoke_overrides(data_root: str | Path, knobs: dict[str, Any], pretrained: str | Path | None,
-                    seed: int, epochs: int = SMOKE_EPOCHS) -> list[str]:
-    """Train-config overrides of one benchmark run (on top of a ``smoke_*`` config).
-
-    With ``pretrained`` (a pretext backbone, :mod:`moana.experiments.pretext`): fine-tuning
-    with the paper's 10x lower backbone learning rate (0.01 vs 0.1); with None: from scratch,
-    every layer at 0.1. Both: a fixed schedule (lr / 10 for the last 2 epochs) and the last
-    checkpoint (selection by val MaxBoxAccV2 picked under-trained epochs whose blurry CAMs
-    score well, at top-1 below 50%), inputs resized to 9/8 of the side and randomly cropped.
-    """
-    import json
-
-    size = int(knobs.get("image_size", 32))
-    model = ([f"model.pretrained={pretrained}", "optim.backbone_lr=0.01"] if pretrained
-             else ["model.pretrained=null", "optim.backbone_lr=0.1"])
-    return [f"data.data_root={data_root}", f"data.synthetic={json.dumps(knobs)}",
-            f"data.resize_size={size + size // 8}", f"data.crop_size={size}",
-            f"data.image_size={size}", *model, "optim.lr=0.1", f"optim.epochs={epochs}",
-            f"optim.milestones=[{max(1, epochs - 2)}]", "eval.cam_step=0.01",
-            "eval.checkpoint=last", f"eval.every={epochs}", f"runtime.seed={seed}",
-            "runtime.quiet=true", "runtime.device=cpu"]
+def role_of(variant: str, group: str, *, baseline: str = "cam") -> str:
+    """``baseline`` for the baseline variant, ``control`` for the controls' group, else
+    ``method``."""
+    if variant == baseline:
+        return "baseline"
+    return "control" if group == "control" else "method"
 
 
-def run_entry(work_dir: str | Path, name: str, seed: int, *, pretrained: str | Path | None,
-              epochs: int = SMOKE_EPOCHS) -> dict[str, Any]:
-    """Train and test one entry of :data:`ENTRIES` for one seed (resumes a finished run:
-    its ``final_metrics.json`` is reused). Returns a per-seed record (percent)."""
-    from moana.io import read_json
-    from moana.train.config import load_config
-    from moana.train.fit import fit
-
-    role, config, extra, knobs = ENTRIES[name]
-    work = Path(work_dir)
-    data_root = work / "data" / ("wsol_mark_hidden" if knobs.get("mark_hidden") else "wsol")
-    run_dir = work / "runs" / f"{name}-seed{seed}"
-    final_path = run_dir / "final_metrics.json"
-    if final_path.is_file():
-        final = read_json(final_path)
-    else:
-        if run_dir.exists():  # an interrupted run: start it again
-            import shutil
-
-            shutil.rmtree(run_dir)
-        overrides = smoke_overrides(data_root, knobs, pretrained, seed, epochs) + list(extra)
-        final = fit(load_config(config, overrides), run_dir=run_dir, quiet=True)
-    return {"role": role, "method": name, "seed": seed, "top1": float(final["top1_cls"]),
-            "MaxBoxAccV2": float(final["MaxBoxAccV2"])}
+def trained_records(results, variants: Iterable[str] | None = None, *,
+                    baseline: str = "cam") -> list[dict[str, Any]]:
+    """Per-seed records of trained variants from the ablation runner's results (a DataFrame
+    with ``variant``, ``group``, ``seed``, ``top1_cls``, ``MaxBoxAccV2``; percent)."""
+    wanted = None if variants is None else set(variants)
+    out = []
+    for row in results.to_dict("records"):
+        if wanted is not None and row["variant"] not in wanted:
+            continue
+        out.append({"role": role_of(row["variant"], row["group"], baseline=baseline),
+                    "method": row["variant"], "seed": int(row["seed"]),
+                    "top1": float(row.get("top1_cls", math.nan)),
+                    "MaxBoxAccV2": float(row["MaxBoxAccV2"])})
+    return out
 
 
-def reference_records(work_dir: str | Path, seeds: Iterable[int]) -> list[dict[str, Any]]:
-    """Floor (center Gaussian) and ceiling (GT mask) records on the benchmark's test split."""
-    from moana.data.metadata import load_wsol_metadata
-
-    root = Path(work_dir) / "data" / "wsol"
-    meta = load_wsol_metadata(root / "metadata" / "test")
-    size = int(SMOKE_KNOBS["image_size"])
-    floor = floor_metrics(meta, image_size=size)
-    ceiling = ceiling_metrics(meta, root / "images", image_size=size)
-    return [{"role": role, "method": method, "seed": s, **m}
+def reference_records(test_metadata, mask_root: str | Path, seeds: Iterable[int], *,
+                      image_size: int, step: float = 0.01) -> list[dict[str, Any]]:
+    """Floor (center Gaussian) and ceiling (GT mask) records on a test split, one per seed."""
+    floor = floor_metrics(test_metadata, image_size=image_size, step=step)
+    ceiling = ceiling_metrics(test_metadata, mask_root, image_size=image_size, step=step)
+    return [{"role": role, "method": method, "seed": int(s), **m}
             for s in seeds
             for role, method, m in (("floor", "center_gaussian", floor),
                                     ("ceiling", "gt_mask", ceiling))]
+
+
+def benchmark_validity(results, test_metadata, mask_root: str | Path, *, image_size: int,
+                       variants: Iterable[str] | None = None, baseline: str = "cam",
+                       interval: str = "t", step: float = 0.01) -> list[dict[str, Any]]:
+    """The rows of ``benchmark_validity.csv`` from the ablation runner's per-seed ``results``
+    plus the floor and ceiling on ``test_metadata`` (masks under ``mask_root``), computed at
+    ``image_size`` with threshold ``step``. Raises ValueError as :func:`validity_rows`."""
+    records = trained_records(results, variants, baseline=baseline)
+    seeds = sorted({r["seed"] for r in records if r["method"] == baseline})
+    records += reference_records(test_metadata, mask_root, seeds, image_size=image_size, step=step)
+    return validity_rows(records, baseline=baseline, interval=interval)

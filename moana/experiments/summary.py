@@ -1,10 +1,10 @@
-"""Summaries of ablation results: mean ± std per variant and which differences exceed the seed
-spread.
+"""Summaries of ablation results: mean ± std per variant and paired differences to the
+reference variants.
 
-Significance rule (documented in :func:`summarize`): a difference between two variants is called
-larger than the seed spread when ``|Δmean| > k · pooled_std`` with ``pooled_std =
-sqrt((s_a² + s_b²) / 2)`` (sample std over seeds, ``k = 2`` by default). With 3 seeds this is a
-coarse screen, not a hypothesis test.
+Significance rule (documented in :func:`summarize`): every variant runs the same seeds, so a
+difference to a reference is the mean of the per-seed differences (paired by seed) with a 95%
+interval (Student's t by default, or a percentile bootstrap; :mod:`moana.experiments.statistics`);
+it is marked when the interval excludes 0.
 """
 
 from __future__ import annotations
@@ -14,60 +14,77 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from moana.experiments.statistics import paired_difference
 from moana.experiments.variants import DEFAULT_METRICS
+
+
+def _paired(results: pd.DataFrame, metric: str, variant: str, ref: str, interval: str,
+            confidence: float):
+    a = results[results["variant"] == variant].set_index("seed")[metric].dropna()
+    b = results[results["variant"] == ref].set_index("seed")[metric].dropna()
+    seeds = sorted(set(a.index) & set(b.index))
+    if len(seeds) < 2:
+        return None
+    return paired_difference(a.loc[seeds].to_numpy(), b.loc[seeds].to_numpy(),
+                             interval=interval, confidence=confidence)
+
 
 def summarize(
     results: pd.DataFrame,
     metrics: Sequence[str] = DEFAULT_METRICS,
     *,
     references: Sequence[str] = ("cam", "moana"),
-    k: float = 2.0,
+    interval: str = "t",
+    confidence: float = 0.95,
 ) -> pd.DataFrame:
-    """Mean, std and n over seeds per variant, and differences to the reference variants.
+    """Mean, std and n over seeds per variant, and paired differences to the reference variants.
 
-    For each metric ``m`` and reference ``r`` the columns ``(m, "Δ r")`` hold ``mean_v - mean_r``
-    and ``(m, "sig r")`` whether ``|Δ| > k * pooled_std`` with ``pooled_std = sqrt((s_v² + s_r²)
-    / 2)`` (sample std, ddof=1). ``sig`` is ``NaN`` where it cannot be decided (fewer than two
-    seeds on either side) and ``False`` where all seeds agree exactly with a zero difference.
-    References missing from ``results`` are skipped. Columns are a (metric, statistic) MultiIndex.
+    ``results``: one row per (variant, seed) with columns ``variant``, ``seed`` and the metrics
+    (percent). For each metric ``m`` and reference ``r`` the columns ``(m, "Δ r")``,
+    ``(m, "Δ r low")`` and ``(m, "Δ r high")`` hold the mean of ``v_s - r_s`` over the seeds
+    both ran and its ``confidence`` interval (:func:`moana.experiments.statistics.
+    paired_difference`, ``interval`` "t" or "bootstrap"); ``(m, "sig r")`` is True when the
+    interval excludes 0, ``NaN`` where it cannot be decided (fewer than two shared seeds).
+    References missing from ``results`` are skipped. Columns are a (metric, statistic)
+    MultiIndex. Raises ValueError for a missing ``variant`` / ``seed`` column or metric.
     """
-    if "variant" not in results.columns:
-        raise ValueError("results need a 'variant' column (see load_results / run_ablation)")
+    for col in ("variant", "seed"):
+        if col not in results.columns:
+            raise ValueError(f"results need a {col!r} column (see load_results / run_ablation)")
     missing = [m for m in metrics if m not in results.columns]
     if missing:
         raise ValueError(
             f"metrics {missing} not in results columns {sorted(map(str, results.columns))}"
         )
-    if k <= 0:
-        raise ValueError(f"k must be positive, got {k}")
     order = list(dict.fromkeys(results["variant"]))
     grouped = results.groupby("variant", sort=False)
     refs = [r for r in references if r in order]
     cols: dict[tuple[str, str], pd.Series] = {}
     for m in metrics:
-        mean = grouped[m].mean()
-        std = grouped[m].std(ddof=1)
-        n = grouped[m].count()
-        cols[(m, "mean")] = mean
-        cols[(m, "std")] = std
-        cols[(m, "n")] = n
+        cols[(m, "mean")] = grouped[m].mean()
+        cols[(m, "std")] = grouped[m].std(ddof=1)
+        cols[(m, "n")] = grouped[m].count()
         for r in refs:
-            delta = mean - mean[r]
-            pooled = np.sqrt((std**2 + std[r] ** 2) / 2.0)
-            sig = pd.Series(np.nan, index=mean.index, dtype=object)
-            decidable = (n >= 2) & (n[r] >= 2) & pooled.notna()
-            sig[decidable] = (delta[decidable].abs() > k * pooled[decidable]).astype(bool)
-            cols[(m, f"Δ {r}")] = delta
-            cols[(m, f"sig {r}")] = sig
+            stats = {v: _paired(results, m, v, r, interval, confidence) for v in order}
+            cols[(m, f"Δ {r}")] = pd.Series({v: np.nan if d is None else d.mean
+                                             for v, d in stats.items()}, dtype=float)
+            cols[(m, f"Δ {r} low")] = pd.Series({v: np.nan if d is None else d.low
+                                                 for v, d in stats.items()}, dtype=float)
+            cols[(m, f"Δ {r} high")] = pd.Series({v: np.nan if d is None else d.high
+                                                  for v, d in stats.items()}, dtype=float)
+            cols[(m, f"sig {r}")] = pd.Series({v: np.nan if d is None else bool(d.excludes_zero)
+                                               for v, d in stats.items()}, dtype=object)
     summary = pd.DataFrame(cols).reindex(order)
     summary.columns = pd.MultiIndex.from_tuples(summary.columns, names=["metric", "stat"])
     summary.index.name = "variant"
-    summary.attrs["rule"] = f"|Δmean| > {k:g} · sqrt((s_a² + s_b²) / 2), sample std over seeds"
+    summary.attrs["rule"] = (f"Δ: mean of per-seed differences (paired by seed) with a "
+                             f"{confidence:.0%} {interval} interval; * = the interval excludes 0")
     return summary
 
 
 def format_summary(summary: pd.DataFrame, digits: int = 1) -> pd.DataFrame:
-    """Human-readable cells ``mean ± std`` plus ``Δ`` to each reference, ``*`` when significant."""
+    """Human-readable cells ``mean ± std`` plus ``Δ [low, high]`` to each reference (paired
+    by seed), ``*`` when the interval excludes 0."""
     metrics = list(dict.fromkeys(summary.columns.get_level_values(0)))
     out = {}
     for m in metrics:
@@ -80,7 +97,7 @@ def format_summary(summary: pd.DataFrame, digits: int = 1) -> pd.DataFrame:
             for _, row in sub.iterrows()
         ]
         for stat in sub.columns:
-            if stat.startswith("Δ "):
+            if stat.startswith("Δ ") and not stat.endswith((" low", " high")):
                 ref = stat[2:]
                 sig = sub.get(f"sig {ref}")
                 cells = []
@@ -90,7 +107,10 @@ def format_summary(summary: pd.DataFrame, digits: int = 1) -> pd.DataFrame:
                         continue
                     s = sig[name] if sig is not None else np.nan
                     mark = "*" if (isinstance(s, (bool, np.bool_)) and s) else ""
-                    cells.append(f"{d:+.{digits}f}{mark}")
+                    low, high = sub.get(f"{stat} low"), sub.get(f"{stat} high")
+                    ci = ("" if low is None or pd.isna(low[name]) else
+                          f" [{low[name]:+.{digits}f}, {high[name]:+.{digits}f}]")
+                    cells.append(f"{d:+.{digits}f}{ci}{mark}")
                 out[f"{m} Δ{ref}"] = cells
     df = pd.DataFrame(out, index=summary.index)
     df.attrs.update(summary.attrs)

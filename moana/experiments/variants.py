@@ -69,6 +69,20 @@ VARIANTS: tuple[Variant, ...] = (
     _v("adl", "baseline", "adl_last", "one ADL layer after the last block (adl_last), drop rate 0.75, threshold 0.8"),
 )
 
+#: Controls of the synthetic benchmark (:mod:`moana.experiments.benchmark`): not ablations of
+#: MoANA but training changes known to spread a CAM over the whole object, run like variants so
+#: that they share the seeds, data and schedule of the ablation. ``data`` holds synthetic-data
+#: knobs of the control's own *training* data (:class:`moana.data.synthetic.WSOLSynthSpec`; val
+#: and test are unchanged); a control with ``data`` needs ``data.dataset: synthetic``.
+CONTROLS: tuple[Variant, ...] = (
+    {**_v("has", "control", "has", "Hide-and-Seek (Singh & Lee, ICCV 2017) on vanilla CAM: "
+          "random patches hidden in training (wsolevaluation defaults: 4-px patches, rate 0.5)"),
+     "data": {}},
+    {**_v("cam+mark_hidden", "control", "cam", "vanilla CAM trained with the class mark hidden "
+          "in half of the training images (synthetic data only; val/test unchanged)"),
+     "data": {"mark_hidden": 0.5}},
+)
+
 #: Default variant list of the smoke profile: one per mechanism, cut down so that 3 seeds fit the
 #: smoke budget (~5 min on 2 shared cores, see :data:`SMOKE_OVERRIDES`).
 SMOKE_VARIANTS: tuple[str, ...] = (
@@ -97,14 +111,17 @@ DEFAULT_METRICS: tuple[str, ...] = ("top1_cls", "MaxBoxAccV2", "PxAP")
 
 
 def _by_name() -> dict[str, Variant]:
-    return {v["name"]: v for v in VARIANTS}
+    return {v["name"]: v for v in VARIANTS + CONTROLS}
 
 
 def get_variants(names: Iterable[str | Mapping[str, Any]] | None = None) -> list[Variant]:
-    """Variants by name (all when ``names`` is None); dicts are checked and passed through.
+    """Variants by name (all of :data:`VARIANTS` when ``names`` is None; names of
+    :data:`CONTROLS` are accepted too); dicts are checked and passed through.
 
     A custom variant is a dict with at least ``name`` and ``method`` (and optionally
-    ``attention_kw``, ``insert_at``, ``group``, ``description``).
+    ``attention_kw``, ``insert_at``, ``group``, ``description`` and ``data``: synthetic-data
+    knobs of its own training data, see :data:`CONTROLS`). Raises ValueError for an unknown
+    name, a dict without ``name`` / ``method`` or a repeated name.
     """
     if names is None:
         return [copy.deepcopy(v) for v in VARIANTS]
@@ -121,10 +138,11 @@ def get_variants(names: Iterable[str | Mapping[str, Any]] | None = None) -> list
                 "attention_kw": {},
                 "insert_at": "layer4",
                 "description": "",
+                "data": {},
                 **copy.deepcopy(dict(item)),
             }
         elif item in table:
-            v = copy.deepcopy(table[item])
+            v = {"data": {}, **copy.deepcopy(table[item])}
         else:
             raise ValueError(f"unknown ablation variant {item!r}; choose from {sorted(table)}")
         out.append(v)
@@ -145,6 +163,7 @@ def variant_table(variants: Iterable[str | Mapping[str, Any]] | None = None) -> 
             "attention_kw": json.dumps(v["attention_kw"]),
             "insert_at": v["insert_at"],
             "description": v["description"],
+            "train_data": ", ".join(f"{k}={x}" for k, x in (v.get("data") or {}).items()),
         }
         for v in get_variants(variants)
     ]
