@@ -105,6 +105,8 @@ save_figure(fig, "ablations", output_dir, dataset=info["dataset"], synthetic=syn
 # %%
 validity = None
 if synthetic and "cam" in variant_names:
+    import pandas as pd
+
     from moana.experiments import benchmark
     from moana.experiments.data import load_split
 
@@ -119,7 +121,7 @@ if synthetic and "cam" in variant_names:
         size = int(info["synthetic_knobs"]["image_size"])
     rows = benchmark.benchmark_validity(results, test_split, mask_root, image_size=size,
                                         variants=validity_variants)
-    validity = benchmark.validity_frame(rows)
+    validity = pd.DataFrame(rows, columns=list(benchmark.COLUMNS))
     save_table(validity, "benchmark_validity", output_dir, dataset=info["dataset"], synthetic=True,
                caption="Benchmark validity: floor, CAM, controls, methods and ceiling; MaxBoxAccV2 (%) "
                "mean ± std over seeds, Δ vs CAM paired by seed with a 95% t interval")
