@@ -110,14 +110,13 @@ def best_iou_per_threshold(
     levels = (thresholds * peak).astype(np.int64)  # == int(t * max) for t >= 0
     if multi_contour and HAVE_NUMBA:
         return best_iou_all_contours(image, gt)[levels]
+    if HAVE_NUMBA:  # gt: the sweep keeps the outer contours' IoUs for the all-contours mode
+        return _iou_rows(largest_contour_boxes(image, levels, gt), gt)
     present = np.bincount(image.ravel(), minlength=256) > 0
     # Two levels binarize identically iff the same number of present values lies at or below them.
     keys = np.cumsum(present)[np.clip(levels, 0, 255)]
     unique_keys, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
     best = np.empty(len(unique_keys))
-    if not multi_contour and HAVE_NUMBA:
-        boxes = largest_contour_boxes(image, levels[first], gt)  # gt: shared with all-contours
-        return _iou_rows(boxes, gt)[inverse.reshape(-1)]
     boxes_at = _all_contour_boxes if multi_contour else _largest_contour_box
     for i, level in enumerate(levels[first]):
         best[i] = _iou_rows(boxes_at(image, int(level)), gt).max()
