@@ -118,81 +118,96 @@ _DX = np.array([1, 1, 0, -1, -1, -1, 0, 1], np.int64)  # OpenCV chain-code direc
 _DY = np.array([0, -1, -1, -1, 0, 1, 1, 1], np.int64)
 
 
-def _add_pixel(p, pwidth, inv_pwidth, steps, label, parent, rec, iou, alive, counts) -> None:
-    """Add pixel ``p`` to the union-find over records: join the records of its added neighbours
-    (``steps``: flat offsets; ``inv_pwidth`` = 1 / row length), or open a new record (counts =
-    [records, alive roots]); the record it joins is marked changed (outer area not exact; IoU
-    unknown when its box grew). The older record stays the root of a union.
+def _merge(parent, rec, iou, root, r) -> int:
+    """Join the components of root records ``root`` and ``r`` under the older (smaller) one;
+    returns it. Its box, first pixel and area lower bound cover both; its IoU is unknown."""
+    if r < root:
+        r, root = root, r
+    parent[r] = root
+    rec[root, _X0] = min(rec[root, _X0], rec[r, _X0])
+    rec[root, _Y0] = min(rec[root, _Y0], rec[r, _Y0])
+    rec[root, _X1] = max(rec[root, _X1], rec[r, _X1])
+    rec[root, _Y1] = max(rec[root, _Y1], rec[r, _Y1])
+    rec[root, _FIRST] = min(rec[root, _FIRST], rec[r, _FIRST])
+    rec[root, _AREA2] = max(rec[root, _AREA2], rec[r, _AREA2])
+    iou[root] = -2.0
+    return root
+
+
+def _add_pixels(lo, hi, order, pwidth, steps, label, parent, rec, iou, alive, counts) -> None:
+    """Add the pixels order[lo:hi] to the union-find over records: each joins the records of
+    its added neighbours (``steps``: flat offsets), or opens a new record (counts = [records,
+    alive roots]); the record it joins is marked changed (outer area not exact; IoU unknown
+    when its box grew). The older record stays the root of a union.
 
     With 8 steps (8-connectivity) they go round the ring of neighbours, where consecutive cells
     touch: one find per run of added cells. With 4 steps (the holes' 4-connectivity), record 0
     is the outside (the frame is labelled 0): as the oldest record it stays the root of whatever
     joins it, and pixels that join it need no bookkeeping."""
     ring = steps.shape[0] == 8
-    root = -1
-    last = -1
-    for d in range(steps.shape[0]):
-        lab = label[p + steps[d]]
-        if lab < 0:  # not added yet
-            last = -1
-            continue
-        if lab == last or (ring and last >= 0):  # the record just seen, or the same run
-            continue
-        last = lab
-        r = _find(parent, lab)
-        if r == root:
-            continue
-        if root < 0:
-            root = r
-            continue
-        if r < root:
-            r, root = root, r
-        parent[r] = root
+    inv_pwidth = 1.0 / pwidth
+    num_rec = counts[0]
+    num_alive = counts[1]
+    for j in range(lo, hi):
+        p = order[j]
+        root = -1
+        run = False
+        for d in range(steps.shape[0]):
+            r = label[p + steps[d]]
+            if r < 0:  # not added yet
+                run = False
+                continue
+            if run:  # the ring cell before touches this one: same component
+                continue
+            run = ring
+            while parent[r] != r:  # find, with path halving
+                parent[r] = parent[parent[r]]
+                r = parent[r]
+            if root < 0:
+                root = r
+            elif r != root:
+                if ring or (r != 0 and root != 0):
+                    root = _merge(parent, rec, iou, root, r)
+                else:
+                    parent[max(r, root)] = 0
+                    root = 0
         if root == 0 and not ring:
+            label[p] = 0
             continue
-        rec[root, _AREA2] = max(rec[root, _AREA2], rec[r, _AREA2])
-        rec[root, _X0] = min(rec[root, _X0], rec[r, _X0])
-        rec[root, _Y0] = min(rec[root, _Y0], rec[r, _Y0])
-        rec[root, _X1] = max(rec[root, _X1], rec[r, _X1])
-        rec[root, _Y1] = max(rec[root, _Y1], rec[r, _Y1])
-        rec[root, _FIRST] = min(rec[root, _FIRST], rec[r, _FIRST])
-        iou[root] = -2.0
-    if root == 0 and not ring:
-        label[p] = 0
-        return
-    y = int((p + 0.5) * inv_pwidth)  # p // pwidth without a division (exact: p < 2**31)
-    x = p - y * pwidth
-    if root < 0:
-        root = counts[0]
-        counts[0] += 1
-        parent[root] = root
-        rec[root, _X0] = x
-        rec[root, _X1] = x
-        rec[root, _Y0] = y
-        rec[root, _Y1] = y
-        rec[root, _FIRST] = p
-        rec[root, _AREA2] = 0
-        iou[root] = -2.0
-        alive[counts[1]] = root
-        counts[1] += 1
-    else:
-        if x < rec[root, _X0]:
+        y = int((p + 0.5) * inv_pwidth)  # p // pwidth without a division (exact: p < 2**31)
+        x = p - y * pwidth
+        if root < 0:
+            root = num_rec
+            num_rec += 1
+            parent[root] = root
             rec[root, _X0] = x
-            iou[root] = -2.0
-        elif x > rec[root, _X1]:
             rec[root, _X1] = x
-            iou[root] = -2.0
-        if y < rec[root, _Y0]:
             rec[root, _Y0] = y
-            iou[root] = -2.0
-        elif y > rec[root, _Y1]:
             rec[root, _Y1] = y
-            iou[root] = -2.0
-        if ring and p < rec[root, _FIRST]:
             rec[root, _FIRST] = p
-    if ring:
+            rec[root, _AREA2] = 0
+            iou[root] = -2.0
+            alive[num_alive] = root
+            num_alive += 1
+        else:
+            if x < rec[root, _X0]:
+                rec[root, _X0] = x
+                iou[root] = -2.0
+            elif x > rec[root, _X1]:
+                rec[root, _X1] = x
+                iou[root] = -2.0
+            if y < rec[root, _Y0]:
+                rec[root, _Y0] = y
+                iou[root] = -2.0
+            elif y > rec[root, _Y1]:
+                rec[root, _Y1] = y
+                iou[root] = -2.0
+            if p < rec[root, _FIRST]:
+                rec[root, _FIRST] = p
         rec[root, _CLEAN] = 0
-    label[p] = root
+        label[p] = root
+    counts[0] = num_rec
+    counts[1] = num_alive
 
 
 def _hole_sweep(flat, pwidth, order, starts, gt, label, parent, rec, iou, alive, best) -> None:
@@ -205,7 +220,6 @@ def _hole_sweep(flat, pwidth, order, starts, gt, label, parent, rec, iou, alive,
     width = pwidth - 2
     height = flat.shape[0] // pwidth - 2
     steps = np.array([-pwidth, -1, 1, pwidth])
-    inv_pwidth = 1.0 / pwidth
     for x in range(pwidth):
         label[x] = 0
         label[(height + 1) * pwidth + x] = 0
@@ -216,8 +230,8 @@ def _hole_sweep(flat, pwidth, order, starts, gt, label, parent, rec, iou, alive,
     counts = np.zeros(2, np.int64)
     counts[0] = 1  # record 0 (never in ``alive``: never a hole)
     for level in range(255):
-        for j in range(starts[level], starts[level + 1]):
-            _add_pixel(order[j], pwidth, inv_pwidth, steps, label, parent, rec, iou, alive, counts)
+        _add_pixels(starts[level], starts[level + 1], order, pwidth, steps, label, parent, rec,
+                    iou, alive, counts)
         kept = 0
         value_best = -1.0
         for i in range(counts[1]):
@@ -370,10 +384,9 @@ def _outer_sweep(flat, pwidth, order, starts, gt, wanted, label, parent, rec, io
     level = state[0]
     steps = steps_8(pwidth)
     chain = chain_steps(pwidth)
-    inv_pwidth = 1.0 / pwidth
     while level >= 0:
-        for j in range(starts[level + 1], starts[level + 2]):
-            _add_pixel(order[j], pwidth, inv_pwidth, steps, label, parent, rec, iou, alive, counts)
+        _add_pixels(starts[level + 1], starts[level + 2], order, pwidth, steps, label, parent,
+                    rec, iou, alive, counts)
         kept = 0
         outer = -1.0
         for i in range(counts[1]):
@@ -436,7 +449,8 @@ def _render_area(label, parent, rec, target, out) -> None:
 
 _KERNELS = ("_interior_sort", "_hole_sweep", "_outer_sweep", "_outer_area2", "_render_area",
             "_empty_iou")
-_HELPERS = ("_find", "_best_iou", "_add_pixel", "_largest_at_level", "steps_8", "chain_steps")
+_HELPERS = ("_find", "_best_iou", "_merge", "_add_pixels", "_largest_at_level", "steps_8",
+            "chain_steps")
 
 
 def _compile() -> tuple[object, object]:
@@ -454,8 +468,7 @@ def _compile() -> tuple[object, object]:
     numba = _import_numba()
     if numba is not None:
         for name in _HELPERS + _KERNELS:
-            inline = "always" if name in ("_find", "_add_pixel") else "never"
-            globals()[name] = numba.njit(cache=True, inline=inline)(globals()[name])
+            globals()[name] = numba.njit(cache=True)(globals()[name])
     return numba, None
 
 
