@@ -10,8 +10,8 @@ pixels 4-adjacent to the hole). Adding pixels in order of value to a union-find 
 O(N alpha(N)) instead of one findContours per level: going down from the top for the
 foreground components, up from the bottom for the holes. For the largest contour (MaxBoxAcc)
 the foreground sweep also keeps each component's outer-contour area, traced with Suzuki & Abe's
-border following (CVGIP 1985) as OpenCV does, and re-traces only components that changed (see
-``largest_contour_boxes``). Equality with the contour-based reference is checked in
+border following (CVGIP 1985) as OpenCV does, and re-traces a changed component only where it
+could still win or tie (see ``_largest_at_level``). Equality with the contour-based reference is checked in
 tests/test_metrics_boxes.py and tests/test_metrics_levelsets.py.
 
 Memory layout (the speed of the sweeps): each pixel gets a record number when it is added

@@ -13,12 +13,13 @@ evaluator uses, plus per-IoU maxima, best thresholds and curves.
 
 Speed, same numbers: after quantization a map has at most 256 distinct binarizations however fine
 the threshold step. All contours (V2): one union-find sweep over the pixels sorted by value gives
-the boxes of every level at once (:mod:`moana.metrics._levelsets`, numba). Largest contour: the
-same sweep, over the distinct binarizations that actually occur (levels with no pixel value
-between them give the same binary image), keeps each component's outer-contour area (traced as
-OpenCV traces it) and re-traces only components that grew and could be the largest; a
-findContours runs only where components tie for the largest area. Several
-processes can share the work (``workers``). Outputs equal the reference exactly (see
+the boxes of every level at once (:mod:`moana.metrics._levelsets`, numba; compiled ahead of
+time once, :mod:`moana.metrics._aot`, so that a run does not pay numba's start-up). Largest
+contour: the same sweep keeps each component's outer-contour area (traced as OpenCV traces it)
+and re-traces a component that grew only where it could still be the largest; a findContours
+runs only where components tie for the largest area. Evaluating both contour modes of one map
+(as ``moana evaluate-scoremaps`` does) sorts its pixels and sweeps its outer contours once.
+Several processes can share the work (``workers``). Outputs equal the reference exactly (see
 :mod:`moana.metrics.reference` and tests/test_metrics_boxes.py).
 """
 
@@ -101,9 +102,9 @@ def best_iou_per_threshold(
     """Best IoU at every CAM threshold for one quantized (uint8) map.
 
     With numba, all contours: every level from one union-find sweep; largest contour: one sweep
-    over the distinct binarizations that keeps each component's outer-contour area and re-traces
-    only components that changed and could be the largest (:mod:`moana.metrics._levelsets`).
-    Without numba: one findContours per distinct binarization that actually occurs.
+    that keeps each component's outer-contour area and re-traces only components that changed
+    and could be the largest (:mod:`moana.metrics._levelsets`). Without numba: one findContours
+    per distinct binarization that actually occurs.
     """
     gt = np.asarray(gt_boxes, dtype=np.int64).reshape(-1, 4)
     peak = int(image.max())
