@@ -31,6 +31,7 @@ def test_module_name_follows_the_kernel_source(tmp_path, monkeypatch):
 
 
 def test_disabled_or_missing_module_is_not_loaded(tmp_path, monkeypatch):
+    monkeypatch.delenv(_aot.ENV, raising=False)  # tests/conftest.py turns it off
     monkeypatch.setenv(_aot.DIR_ENV, str(tmp_path))
     assert _aot.cache_dirs() == [tmp_path]
     assert _aot.load() is None  # nothing built there

@@ -14,13 +14,6 @@ from moana.metrics.reference import reference_max_box_acc, reference_pxap
 from moana.metrics.masks import ground_truth_mask
 
 
-@pytest.fixture(autouse=True)
-def _no_ahead_of_time_build(monkeypatch):
-    """The command compiles the kernels ahead of time after its first run with numba (tens of
-    seconds, tested in tests/test_metrics_aot.py); not here."""
-    monkeypatch.setenv("MOANA_AOT", "0")
-
-
 def _write(path, lines):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines))
