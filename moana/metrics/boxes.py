@@ -28,7 +28,7 @@ from __future__ import annotations
 import os
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -37,6 +37,9 @@ from moana.data.metadata import WSOLMetadata
 from moana.metrics._levelsets import HAVE_NUMBA, best_iou_all_contours, largest_contour_boxes
 from moana.metrics.common import cam_thresholds as default_thresholds
 from moana.metrics.common import RESIZE_LENGTH, check_scoremap, resize_box
+
+if TYPE_CHECKING:  # the process pool is imported when one is made (start-up of 1-worker runs)
+    from concurrent.futures import Future, ProcessPoolExecutor
 
 
 def _largest_contour_box(image: np.ndarray, level: int) -> np.ndarray:
@@ -213,6 +216,8 @@ class BoxEvaluator:
                     best_iou_all_contours(np.zeros((2, 2), np.uint8), np.zeros((1, 4), np.int64))
                 else:
                     largest_contour_boxes(np.zeros((2, 2), np.uint8), np.zeros(1, np.int64))
+            from concurrent.futures import ProcessPoolExecutor
+
             self._pool = ProcessPoolExecutor(self.workers)
         self._pending.append((image_id, self._pool.submit(_evaluate_one, *args)))
         while len(self._pending) > 8 * self.workers:  # bound memory held in the queue
