@@ -36,14 +36,21 @@ def save_scoremaps(
     return [save_scoremap(directory, i, m) for i, m in zip(image_ids, maps, strict=True)]
 
 
-def load_scoremap(directory: str | os.PathLike, image_id: str) -> np.ndarray:
-    """Read one score map. Also accepts ``<dir>/<image id>.npy`` (wsolevaluation's loader form)."""
+def scoremap_file(directory: str | os.PathLike, image_id: str) -> Path:
+    """The file :func:`load_scoremap` reads for ``image_id``: ``scoremap_path``, else
+    ``<dir>/<image id>.npy`` (wsolevaluation's loader form); FileNotFoundError when neither
+    exists."""
     path = scoremap_path(directory, image_id)
-    if not path.is_file():
-        alternative = Path(directory) / (image_id + ".npy")
-        if not alternative.is_file():
-            raise FileNotFoundError(f"no score map for image {image_id!r}: expected {path}")
-        path = alternative
+    if path.is_file():
+        return path
+    alternative = Path(directory) / (image_id + ".npy")
+    if not alternative.is_file():
+        raise FileNotFoundError(f"no score map for image {image_id!r}: expected {path}")
+    return alternative
+
+
+def read_scoremap(path: str | os.PathLike) -> np.ndarray:
+    """Read one score-map file (a 2-D array; ValueError naming the file otherwise)."""
     try:
         array = np.load(path, allow_pickle=False)
     except (ValueError, OSError) as err:
@@ -51,3 +58,8 @@ def load_scoremap(directory: str | os.PathLike, image_id: str) -> np.ndarray:
     if array.ndim != 2:
         raise ValueError(f"{path}: a score map must be 2-D, got shape {array.shape}")
     return array
+
+
+def load_scoremap(directory: str | os.PathLike, image_id: str) -> np.ndarray:
+    """Read one score map. Also accepts ``<dir>/<image id>.npy`` (wsolevaluation's loader form)."""
+    return read_scoremap(scoremap_file(directory, image_id))

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 import torch
+
+# evaluate-scoremaps compiles the box-metric kernels ahead of time after its first run (tens of
+# seconds); tests use the JIT kernels (tests/test_metrics_aot.py builds into a temporary folder)
+os.environ.setdefault("MOANA_AOT", "0")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_DIR = REPO_ROOT.parent / "shared" / "reference"

@@ -90,8 +90,9 @@ def test_checkerboard_holes():
 
 
 def test_all_contours_reuses_largest_sweep_only_for_same_map_and_gt():
-    """The outer-contour IoUs kept by the largest-contour sweep are reused only for the same
-    map and ground truth with every binarization covered; otherwise the full sweep runs."""
+    """The outer-contour IoUs kept by the largest-contour sweep (which goes through every level
+    whichever levels it was asked for) are reused only for the same map and ground truth;
+    otherwise the full sweep runs."""
     from moana.metrics import _levelsets
 
     rng = np.random.default_rng(3)
@@ -107,6 +108,8 @@ def test_all_contours_reuses_largest_sweep_only_for_same_map_and_gt():
     other = image.copy()
     other[0, 0] ^= 1
     assert _levelsets._outer_from_largest(other, gt) is None
-    _levelsets.largest_contour_boxes(image, everything[::7], gt)  # not every binarization
-    assert _levelsets._outer_from_largest(image, gt) is None
+    _levelsets.largest_contour_boxes(image, everything[::7], gt)  # a few levels: same sweep
+    assert _levelsets._outer_from_largest(image, gt) is not None
     np.testing.assert_array_equal(_levelsets.best_iou_all_contours(image, gt), full)
+    _levelsets.largest_contour_boxes(image, everything)  # no gt: nothing kept
+    assert _levelsets._outer_from_largest(image, gt) is None

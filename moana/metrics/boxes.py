@@ -13,12 +13,13 @@ evaluator uses, plus per-IoU maxima, best thresholds and curves.
 
 Speed, same numbers: after quantization a map has at most 256 distinct binarizations however fine
 the threshold step. All contours (V2): one union-find sweep over the pixels sorted by value gives
-the boxes of every level at once (:mod:`moana.metrics._levelsets`, numba). Largest contour: the
-same sweep, over the distinct binarizations that actually occur (levels with no pixel value
-between them give the same binary image), keeps each component's outer-contour area (traced as
-OpenCV traces it) and re-traces only components that grew and could be the largest; a
-findContours runs only where components tie for the largest area. Several
-processes can share the work (``workers``). Outputs equal the reference exactly (see
+the boxes of every level at once (:mod:`moana.metrics._levelsets`, numba; compiled ahead of
+time once, :mod:`moana.metrics._aot`, so that a run does not pay numba's start-up). Largest
+contour: the same sweep keeps each component's outer-contour area (traced as OpenCV traces it)
+and re-traces a component that grew only where it could still be the largest; a findContours
+runs only where components tie for the largest area. Evaluating both contour modes of one map
+(as ``moana evaluate-scoremaps`` does) sorts its pixels and sweeps its outer contours once.
+Several processes can share the work (``workers``). Outputs equal the reference exactly (see
 :mod:`moana.metrics.reference` and tests/test_metrics_boxes.py).
 """
 
@@ -27,7 +28,7 @@ from __future__ import annotations
 import os
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -36,6 +37,9 @@ from moana.data.metadata import WSOLMetadata
 from moana.metrics._levelsets import HAVE_NUMBA, best_iou_all_contours, largest_contour_boxes
 from moana.metrics.common import cam_thresholds as default_thresholds
 from moana.metrics.common import RESIZE_LENGTH, check_scoremap, resize_box
+
+if TYPE_CHECKING:  # the process pool is imported when one is made (start-up of 1-worker runs)
+    from concurrent.futures import Future, ProcessPoolExecutor
 
 
 def _largest_contour_box(image: np.ndarray, level: int) -> np.ndarray:
@@ -101,23 +105,22 @@ def best_iou_per_threshold(
     """Best IoU at every CAM threshold for one quantized (uint8) map.
 
     With numba, all contours: every level from one union-find sweep; largest contour: one sweep
-    over the distinct binarizations that keeps each component's outer-contour area and re-traces
-    only components that changed and could be the largest (:mod:`moana.metrics._levelsets`).
-    Without numba: one findContours per distinct binarization that actually occurs.
+    that keeps each component's outer-contour area and re-traces only components that changed
+    and could be the largest (:mod:`moana.metrics._levelsets`). Without numba: one findContours
+    per distinct binarization that actually occurs.
     """
     gt = np.asarray(gt_boxes, dtype=np.int64).reshape(-1, 4)
     peak = int(image.max())
     levels = (thresholds * peak).astype(np.int64)  # == int(t * max) for t >= 0
     if multi_contour and HAVE_NUMBA:
         return best_iou_all_contours(image, gt)[levels]
+    if HAVE_NUMBA:  # gt: the sweep keeps the outer contours' IoUs for the all-contours mode
+        return _iou_rows(largest_contour_boxes(image, levels, gt), gt)
     present = np.bincount(image.ravel(), minlength=256) > 0
     # Two levels binarize identically iff the same number of present values lies at or below them.
     keys = np.cumsum(present)[np.clip(levels, 0, 255)]
     unique_keys, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
     best = np.empty(len(unique_keys))
-    if not multi_contour and HAVE_NUMBA:
-        boxes = largest_contour_boxes(image, levels[first], gt)  # gt: shared with all-contours
-        return _iou_rows(boxes, gt)[inverse.reshape(-1)]
     boxes_at = _all_contour_boxes if multi_contour else _largest_contour_box
     for i, level in enumerate(levels[first]):
         best[i] = _iou_rows(boxes_at(image, int(level)), gt).max()
@@ -213,6 +216,8 @@ class BoxEvaluator:
                     best_iou_all_contours(np.zeros((2, 2), np.uint8), np.zeros((1, 4), np.int64))
                 else:
                     largest_contour_boxes(np.zeros((2, 2), np.uint8), np.zeros(1, np.int64))
+            from concurrent.futures import ProcessPoolExecutor
+
             self._pool = ProcessPoolExecutor(self.workers)
         self._pending.append((image_id, self._pool.submit(_evaluate_one, *args)))
         while len(self._pending) > 8 * self.workers:  # bound memory held in the queue

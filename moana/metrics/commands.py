@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from moana.scoremaps import load_scoremap, scoremap_path
+from moana.scoremaps import read_scoremap, scoremap_file
 from moana.metrics.boxes import BoxEvaluator, default_workers
 from moana.metrics.common import check_scoremap
 from moana.metrics.masks import MaskEvaluator
@@ -109,25 +109,19 @@ def evaluate_scoremap_dir(
     return result
 
 
-def _map_file(directory: Path, image_id: str) -> Path:
-    """The file :func:`moana.cam.load_scoremap` reads for ``image_id`` (for messages)."""
-    path = scoremap_path(directory, image_id)
-    alternative = directory / (image_id + ".npy")
-    return alternative if not path.is_file() and alternative.is_file() else path
-
-
 def _size_of_first(directory: Path, image_id: str) -> int:
-    array = load_scoremap(directory, image_id)
+    path = scoremap_file(directory, image_id)
+    array = read_scoremap(path)
     if array.shape[0] != array.shape[1]:
-        raise ValueError(f"{_map_file(directory, image_id)}: score map is {array.shape[1]}x"
-                         f"{array.shape[0]}; score maps must be square (S x S)")
+        raise ValueError(f"{path}: score map is {array.shape[1]}x{array.shape[0]}; score maps "
+                         "must be square (S x S)")
     return int(array.shape[0])
 
 
 def _load_checked(directory: Path, image_id: str, size: int, source: str) -> np.ndarray:
     """One map, validated; every error names its .npy file."""
-    array = load_scoremap(directory, image_id)
-    path = _map_file(directory, image_id)
+    path = scoremap_file(directory, image_id)
+    array = read_scoremap(path)
     check_scoremap(array, f"{path} (score map of {image_id})")
     if array.shape != (size, size):
         raise ValueError(f"{path}: score map is {array.shape[1]}x{array.shape[0]} but "
@@ -146,6 +140,11 @@ def _run(args: argparse.Namespace) -> int:
         write_json(Path(args.output), result)
     json.dump(to_jsonable(result), sys.stdout, indent=2, allow_nan=False)
     sys.stdout.write("\n")
+    sys.stdout.flush()
+    from moana.metrics._aot import build_once
+    from moana.metrics._levelsets import JIT
+
+    build_once(JIT, quiet=args.quiet)  # first run with numba: later runs load compiled kernels
     return 0
 
 

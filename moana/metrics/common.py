@@ -32,6 +32,11 @@ def check_scoremap(scoremap: np.ndarray, name: str = "score map") -> None:
         hint = " (an 8-bit image? divide it by 255)" if scoremap.dtype == np.uint8 else ""
         raise ValueError(f"{name} has dtype {scoremap.dtype}; a score map must be floating point "
                          f"in [0, 1]{hint}")
+    if scoremap.size == 0:
+        return
+    low, high = scoremap.min(), scoremap.max()
+    if low >= 0 and high <= 1:  # also rules out NaN (comparisons are False) and +-inf
+        return
     finite = np.isfinite(scoremap)
     if not finite.all():
         bad = scoremap[~finite]
