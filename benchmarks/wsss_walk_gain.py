@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
             composition.append({"seed": seed, "method": method, **parts})
         print(f"seed {seed}: {seconds[seed]:.0f} s", flush=True)
     per_seed, summary = walk_gain_table(summaries, methods)
-    per_seed["seconds"] = per_seed["seed"].map(seconds)
+    per_seed["run_seconds"] = per_seed["seed"].map(seconds)  # this run (finished steps skipped)
     with pd.option_context("display.width", 160, "display.precision", 2):
         print("\nper seed (%, synthetic VOC train list; CAM at the default threshold):")
         print(per_seed.to_string(index=False))

@@ -60,3 +60,17 @@ def test_ir_label_composition_counts_each_part_of_the_ground_truth(tmp_path):
     assert out["bg_as_bg"] == pytest.approx(400 / 7)
     assert out["bg_uncertain"] == pytest.approx(200 / 7)
     assert out["bg_as_fg"] == pytest.approx(100 / 7)
+
+
+def test_smoke_walk_settings_follow_the_cam_threshold_and_paper_keeps_irn():
+    """Smoke: the IR labels' confident foreground and the walk's background score at the CAMs'
+    default threshold, 2^2 walk steps for 12-16 cell maps; paper: IRN's 0.30 / 0.25 / 2^8."""
+    from moana.wsss.config import load_wsss_config
+
+    smoke, paper = load_wsss_config("smoke"), load_wsss_config("paper")
+    cam_threshold = smoke.eval.default_threshold["cam"]
+    assert smoke.ir_label.conf_fg_thres == cam_threshold == smoke.sem_seg.bg_thres
+    assert smoke.ir_label.conf_bg_thres < smoke.ir_label.conf_fg_thres
+    assert smoke.sem_seg.exp_times == 2
+    assert (paper.ir_label.conf_fg_thres, paper.sem_seg.bg_thres, paper.sem_seg.exp_times) == \
+        (0.30, 0.25, 8)
