@@ -73,11 +73,11 @@ def _run_overrides(v: Mapping[str, Any], seed: int, epochs: int | None,
         out.append(f"data.data_root={Path(data_root)}")
     out += list(overrides)
     if knobs:  # after the caller's data overrides: the variant's own training data
-        root = [o for o in out if o.startswith("data.data_root=")]
-        if data_root is None and not root:
+        roots = [o.split("=", 1)[1] for o in out if o.startswith("data.data_root=")]
+        if data_root is None and not roots:
             raise ValueError(f"variant {v['name']!r} trains on its own synthetic data "
                              f"({knobs}): give data_root or a data.data_root override")
-        base = data_root if data_root is not None else root[-1].split("=", 1)[1]
+        base = roots[-1] if roots else data_root  # the benchmark the others train on
         out.append(f"data.data_root={variant_data_root(base, v)}")
         out += [f"data.synthetic.{k}={json.dumps(x)}" for k, x in knobs.items()]
     return out
