@@ -17,7 +17,8 @@ from moana.train.setup import prepare_data
 from wsolevaluation_restated import randomize, wsol_model
 
 K = 4
-OVERRIDES = ["model.arch=vgg16", "model.large_feature_map=false", "runtime.quiet=true"]
+OVERRIDES = ["model.arch=vgg16", "model.large_feature_map=false", "model.extra={}",
+             "runtime.quiet=true"]
 
 
 def _data_overrides(tmp_path) -> list[str]:

@@ -55,6 +55,7 @@ def build_model(
     output_stride: int | None = None,
     large_feature_map: bool = True,
     method_kw: dict | None = None,
+    zero_classifier: bool = False,
 ) -> CAMNet:
     """Build a CAM network.
 
@@ -78,14 +79,19 @@ def build_model(
             ``{"acol_threshold": 0.7}``, see :data:`moana.methods.METHOD_DEFAULTS`); keys of
             another method raise ValueError.  HaS / CutMix options are validated and left to
             :func:`moana.methods.batch_augmentation`.
+        zero_classifier: ``small`` only: start the 1x1 classifier at zero (see
+            :class:`moana.models.small.SmallCAM`; the smoke benchmark's setting).
 
     Raises:
-        ValueError: unknown arch / method, bad option, or a model-variant method on an
-            unsupported backbone.
+        ValueError: unknown arch / method, bad option, a model-variant method on an
+            unsupported backbone, or ``zero_classifier`` on another backbone than ``small``.
     """
     key = str(arch).lower()
     if key not in ARCHS:
         raise ValueError(f"unknown arch {arch!r}; choose one of {list(ARCHS)}")
+    if zero_classifier and key != "small":
+        raise ValueError(f"zero_classifier is an option of the small backbone, not {arch!r} "
+                         "(in a config: model.extra={} to drop it)")
     method_key = str(method).lower()
     if method_key not in methods():
         raise ValueError(f"unknown method {method!r}; choose one of {methods()}")
@@ -102,6 +108,8 @@ def build_model(
         if output_stride is not None:
             raise ValueError(f"output_stride applies to resnets only, not {arch!r}; use large_feature_map")
         cls = {"vgg16": VGGCAM, "inception_v3": InceptionCAM, "small": SmallCAM}[key]
+        if key == "small":
+            common["zero_classifier"] = bool(zero_classifier)
         model = _model_class(cls, method_key)(large_feature_map=large_feature_map, **common)
     if pretrained not in (None, False):
         load_pretrained(model, pretrained)
