@@ -304,6 +304,8 @@ def _final_report(session: _Session, data: PreparedData, loop: EpochLoop,
     else:
         last_val = next((r for r in reversed(history) if "selection_metric" in r), {})
         val = {k[4:]: v for k, v in last_val.items() if k.startswith("val_")}
+        if val:  # the history leaves out the count; every val image is scored once
+            val["num_images"] = len(data.dataset("val"))
         thresholds = val_thresholds(val)
     test = evaluate_localization(loop.model, data.dataset("test"), eval_settings,
                                  thresholds=thresholds, desc="test")
