@@ -14,7 +14,6 @@ are reused (delete the work dir to rerun). The same table is made by ``make repr
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import time
 import warnings
@@ -41,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", category=UserWarning)
     from moana.data.metadata import load_wsol_metadata
+    from moana.io import read_json
     from moana.train.config import load_config
 
     start = time.time()
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
                            epochs=args.epochs, data_root=data_root, workers=args.workers,
                            overrides=overrides)
     size = int(load_config(args.config).data.image_size)
-    made = json.loads((data_root / "synthetic.json").read_text())
+    made = read_json(data_root / "synthetic.json")
     rows = bm.benchmark_validity(results, load_wsol_metadata(data_root / "metadata" / "test"),
                                  data_root / "images", image_size=size, interval=args.interval,
                                  variants=args.variants)

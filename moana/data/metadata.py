@@ -164,6 +164,16 @@ def _read_image_ids(path: Path, report: "_Collector") -> tuple[list[str], dict[s
     return ids, known
 
 
+def _id_problem(image_id: str, seen: dict[str, int], known: dict[str, int]) -> str | None:
+    """Why a per-image line cannot be taken: its id given before in this file (``seen``: id ->
+    line) or not in ``image_ids.txt`` (``known``); None when it can."""
+    if image_id in seen:
+        return f"duplicated image id {image_id!r} (first on line {seen[image_id]})"
+    if image_id not in known:
+        return f"image {image_id!r} is not listed in image_ids.txt"
+    return None
+
+
 def _read_class_labels(path: Path, meta: WSOLMetadata, known: dict[str, int],
                        report: "_Collector", num_classes: int | None) -> None:
     """``class_labels.txt`` into ``meta.class_labels`` (ids in ``[0, num_classes)``)."""
@@ -185,12 +195,9 @@ def _read_class_labels(path: Path, meta: WSOLMetadata, known: dict[str, int],
             bound = f"[0, {num_classes})" if num_classes is not None else "non-negative"
             report(path, number, f"class id {label} out of range (must be {bound})")
             continue
-        if image_id in label_lines:
-            report(path, number,
-                   f"duplicated image id {image_id!r} (first on line {label_lines[image_id]})")
-            continue
-        if image_id not in known:
-            report(path, number, f"image {image_id!r} is not listed in image_ids.txt")
+        problem = _id_problem(image_id, label_lines, known)
+        if problem:
+            report(path, number, problem)
             continue
         label_lines[image_id] = number
         meta.class_labels[image_id] = label
@@ -217,12 +224,9 @@ def _read_image_sizes(path: Path, meta: WSOLMetadata, known: dict[str, int],
         if width <= 0 or height <= 0:
             report(path, number, f"image size must be positive, got {width}x{height}")
             continue
-        if image_id in size_lines:
-            report(path, number,
-                   f"duplicated image id {image_id!r} (first on line {size_lines[image_id]})")
-            continue
-        if image_id not in known:
-            report(path, number, f"image {image_id!r} is not listed in image_ids.txt")
+        problem = _id_problem(image_id, size_lines, known)
+        if problem:
+            report(path, number, problem)
             continue
         size_lines[image_id] = number
         meta.image_sizes[image_id] = (width, height)

@@ -30,17 +30,11 @@ COLUMNS = ("role", "method", "n_seeds", "top1_mean", "top1_std", "MaxBoxAccV2_me
 ROLES = ("floor", "baseline", "control", "method", "ceiling")
 
 
-def _center_baseline():
-    try:  # the baseline's new home (moved out of viz)
-        from moana.metrics.baselines import evaluate_center_baseline
-    except ImportError:
-        from moana.viz.baselines import evaluate_center_baseline
-    return evaluate_center_baseline
-
-
 def floor_metrics(metadata, *, image_size: int, step: float = 0.01) -> dict[str, float]:
     """MaxBoxAccV2 (percent) of the center Gaussian (sigma 0.25 of the side) on a split."""
-    result = _center_baseline()(metadata, image_size=image_size, step=step)
+    from moana.metrics.baselines import evaluate_center_baseline
+
+    result = evaluate_center_baseline(metadata, image_size=image_size, step=step)
     return {"top1": math.nan, "MaxBoxAccV2": float(result["MaxBoxAccV2"])}
 
 

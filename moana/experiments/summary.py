@@ -66,12 +66,10 @@ def summarize(
         cols[(m, "n")] = grouped[m].count()
         for r in refs:
             stats = {v: _paired(results, m, v, r, interval, confidence) for v in order}
-            cols[(m, f"Δ {r}")] = pd.Series({v: np.nan if d is None else d.mean
-                                             for v, d in stats.items()}, dtype=float)
-            cols[(m, f"Δ {r} low")] = pd.Series({v: np.nan if d is None else d.low
-                                                 for v, d in stats.items()}, dtype=float)
-            cols[(m, f"Δ {r} high")] = pd.Series({v: np.nan if d is None else d.high
-                                                  for v, d in stats.items()}, dtype=float)
+            for suffix, field in (("", "mean"), (" low", "low"), (" high", "high")):
+                cols[(m, f"Δ {r}{suffix}")] = pd.Series(
+                    {v: np.nan if d is None else getattr(d, field) for v, d in stats.items()},
+                    dtype=float)
             cols[(m, f"sig {r}")] = pd.Series({v: np.nan if d is None else bool(d.excludes_zero)
                                                for v, d in stats.items()}, dtype=object)
     summary = pd.DataFrame(cols).reindex(order)
