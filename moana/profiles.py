@@ -46,7 +46,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             # vanilla CAM, two wsolevaluation methods known to spread the CAM, and MoANA
             "methods": ["cam", "has", "adl", "moana"],
             "config_template": "smoke_{method}",
-            "epochs": None,  # the config's own (6)
+            "epochs": None,  # the config's own (10)
         },
         "02_ablations": {
             # the variants that answer the paper's questions (the channel view alone, the
@@ -57,7 +57,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                          "cam+mark_hidden"],
             "seeds": [0, 1, 2, 3, 4],
             "config": "smoke_moana",
-            "epochs": None,  # the config's own (6)
+            "epochs": None,  # the config's own (10)
             "ablation_data": None,  # stage 00's benchmark
             "workers": 2,
             "cost_arch": "resnet50",  # ratios measured at a reduced input size to stay in budget

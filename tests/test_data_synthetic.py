@@ -32,6 +32,12 @@ def _digest(root: Path) -> str:
 def test_wsol_format_and_ground_truth(tmp_path: Path) -> None:
     syn = make_wsol_dataset(tmp_path / "w", seed=1, num_classes=4, image_size=48, per_class=SMALL)
     for split, n in SMALL.items():
+        if split == "train":  # + the background class (label 4), labels only
+            meta = load_wsol_metadata(syn.split_dir(split), num_classes=5)
+            assert len(meta) == 5 * n and sorted(set(meta.class_labels.values())) == [0, 1, 2, 3, 4]
+            assert not meta.boxes and not meta.masks
+            assert check_wsol_split(syn.data_root, syn.split_dir(split), num_classes=5) == []
+            continue
         meta = load_wsol_metadata(syn.split_dir(split), num_classes=4)
         assert len(meta) == 4 * n and sorted(set(meta.class_labels.values())) == [0, 1, 2, 3]
         assert set(meta.boxes) == set(meta.masks) == set(meta.image_ids)
@@ -97,9 +103,13 @@ def test_cli_synth_and_check(tmp_path: Path, capsys: pytest.CaptureFixture) -> N
     assert cli_main(["data", "synth", "--kind", "wsol", "--out", str(out), "--seed", "2",
                      "--num-classes", "3", "--image-size", "32", "--per-class",
                      "train=2,val=1,test=1", "--mark-fraction", "0.05,0.09"]) == 0
+    # 3 object classes + the train split's background class (id 3)
     assert cli_main(["data", "check", "--data-root", str(out / "images"),
-                     "--metadata", str(out / "metadata"), "--num-classes", "3"]) == 0
+                     "--metadata", str(out / "metadata"), "--num-classes", "4"]) == 0
     assert "no problems found" in capsys.readouterr().out
+    assert cli_main(["data", "check", "--data-root", str(out / "images"),
+                     "--metadata", str(out / "metadata"), "--num-classes", "3"]) == 1
+    assert "train/class_labels.txt:7: class id 3 out of range" in capsys.readouterr().out
     voc = tmp_path / "v"
     assert cli_main(["data", "synth", "--kind", "voc", "--out", str(voc), "--num-train", "2",
                      "--num-val", "1", "--image-size", "32,40"]) == 0
@@ -166,6 +176,45 @@ def test_mark_hiding_control_only_in_train() -> None:
         assert d.mask.any() and (d.mark.any() == d.mark_shown)
     assert all(draw_wsol_image(spec, "test", 0, i)[1].mark_shown for i in range(30))
     assert all(_has_saturated_red(draw_wsol_image(spec, "val", 0, i)[0]) for i in range(10))
+
+
+def test_hidden_mark_bodies_carry_the_class() -> None:
+    spec = WSOLSynthSpec(num_classes=4, image_size=32, mark_hidden=0.5)
+    drawn = [draw_wsol_image(spec, "train", 2, i)[1] for i in range(60)]
+    hidden = [d for d in drawn if not d.mark_shown]
+    assert hidden and all(d.body_matches for d in hidden)  # hidden_body_evidence=1 (default)
+    assert all(d.angle == class_orientation(2, 4) for d in hidden)
+    old = WSOLSynthSpec(num_classes=4, image_size=32, mark_hidden=0.5, hidden_body_evidence=0.0)
+    assert not any(d.body_matches for d in
+                   (draw_wsol_image(old, "train", 2, i)[1] for i in range(60)) if not d.mark_shown)
+    # without hiding, the images do not depend on the knob (hiding is drawn only when on)
+    a, b = (WSOLSynthSpec(num_classes=4, image_size=32, hidden_body_evidence=e) for e in (1, 0))
+    assert all((draw_wsol_image(a, "train", 1, i)[0] == draw_wsol_image(b, "train", 1, i)[0]).all()
+               for i in range(5))
+
+
+def test_background_class(tmp_path: Path) -> None:
+    spec = WSOLSynthSpec(num_classes=3, image_size=32, per_class={"train": 4, "val": 1, "test": 1},
+                         train_background=0.5)
+    assert spec.background_count() == 2
+    syn = make_wsol_dataset(tmp_path / "w", **spec.to_json())
+    train = load_wsol_metadata(syn.split_dir("train"), num_classes=4)
+    background = [i for i in train.image_ids if train.class_labels[i] == 3]
+    assert len(background) == 2 and len(train) == 14
+    for image_id in background:  # object-free: none of the 3 classes' mark colours
+        image = cv2.imread(str(syn.data_root / image_id))[..., ::-1].astype(int)
+        for k in range(3):
+            near = np.abs(image - np.array(mark_of_class(k)[1])).max(-1) < 60
+            assert near.sum() < 3
+    assert not (syn.split_dir("train") / "localization.txt").exists()
+    for split in ("val", "test"):  # object classes only, with boxes
+        meta = load_wsol_metadata(syn.split_dir(split), num_classes=3)
+        assert len(meta) == 3 and set(meta.boxes) == set(meta.image_ids)
+    none = make_wsol_dataset(tmp_path / "n", **{**spec.to_json(), "train_background": 0})
+    assert len(load_wsol_metadata(none.split_dir("train"), num_classes=3)) == 12
+    assert (none.split_dir("train") / "localization.txt").is_file()
+    with pytest.raises(ValueError, match="train_background"):
+        WSOLSynthSpec(train_background=-1).validate()
 
 
 def test_body_contrast() -> None:

@@ -38,7 +38,7 @@ def test_torchrun_two_processes_gloo(tmp_path: Path):
     assert final["num_images"] == 9  # 9 test images split 5 + 5 (one repeat) -> scored once
     assert final["val"]["num_images"] == 3
     history = pd.read_csv(run_dir / "metrics.csv")
-    assert list(history["train_images"]) == [12, 12]  # 6 per rank, summed
+    assert list(history["train_images"]) == [16, 16]  # 3 x 4 + 4 background: 8 per rank, summed
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["world_size"] == 2 and manifest["status"] == "completed"
     leftovers = [p.name for p in run_dir.rglob("*") if p.name.endswith(".tmp")]

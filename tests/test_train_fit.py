@@ -68,7 +68,7 @@ def test_run_directory(reference_run):
     assert 0 <= final["top1_loc"] <= final["gt_known_loc"] <= 100
     history = pd.read_csv(run_dir / "metrics.csv")
     assert list(history["epoch"]) == [1, 2]
-    assert (history["train_images"] == 16).all()
+    assert (history["train_images"] == 16 + 8).all()  # 2 classes x 8 + the background class
     assert {"val_MaxBoxAccV2", "val_PxAP", "train_loss", "lr"} <= set(history.columns)
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["status"] == "completed" and manifest["seed"] == 0

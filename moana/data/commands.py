@@ -11,7 +11,8 @@ from typing import Any
 #: knobs both kinds take (ObjectKnobs fields plus the shared sizes)
 _SHARED_KNOBS = ("seed", "num_classes", "image_size", "body_fraction", "body_aspect",
                  "body_roughness", "body_evidence", "body_contrast", "stripe_contrast",
-                 "stripe_period", "mark_fraction", "mark_hidden", "clutter", "noise")
+                 "stripe_period", "mark_fraction", "mark_hidden", "hidden_body_evidence", "clutter",
+                 "noise")
 
 
 def _pair(text: str) -> tuple[float, float]:

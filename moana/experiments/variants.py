@@ -79,7 +79,8 @@ CONTROLS: tuple[Variant, ...] = (
           "random patches hidden in training (wsolevaluation defaults: 4-px patches, rate 0.5)"),
      "data": {}},
     {**_v("cam+mark_hidden", "control", "cam", "vanilla CAM trained with the class mark hidden "
-          "in half of the training images (synthetic data only; val/test unchanged)"),
+          "in half of the training images, whose bodies then carry the class's stripes "
+          "(synthetic data only; val/test unchanged)"),
      "data": {"mark_hidden": 0.5}},
 )
 

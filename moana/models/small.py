@@ -39,7 +39,9 @@ class SmallCAM(CAMNet):
     a *default* (predicted from the absence of the other marks; its CAM lights the background);
     from PyTorch's random init, whether that happened depended on the seed (CAM MaxBoxAccV2
     59.5 / 69.2 / 71.0 on seeds 0-2), from zero it happened alike on every seed (57.3-60.5 on
-    seeds 0-4), so comparisons paired by seed are not dominated by it. SPG always uses the
+    seeds 0-4), so comparisons paired by seed are not dominated by it. (The benchmark's
+    train-only background class, ``moana.data.synthetic.WSOLSynthSpec.train_background``, now
+    removes that default class altogether.) SPG always uses the
     random init (its attention is min-max normalised from the classifier's
     map, which is constant, so undefined, from zero).
     """
