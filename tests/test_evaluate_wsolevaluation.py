@@ -23,7 +23,8 @@ OVERRIDES = ["model.arch=vgg16", "model.large_feature_map=false", "model.extra={
 
 def _data_overrides(tmp_path) -> list[str]:
     return [f"data.data_root={tmp_path / 'synth'}",
-            "data.synthetic.per_class={train: 4, val: 4, test: 6}"]
+            "data.synthetic.per_class={train: 4, val: 4, test: 6}",
+            "data.synthetic.train_background=0"]  # K-class checkpoints: no background class
 
 
 def _save(path, arch, state):
