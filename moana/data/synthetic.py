@@ -110,8 +110,9 @@ class ObjectKnobs:
     mark_fraction: (low, high) mark area / body area (the mark is at least 3x3 px).
     mark_hidden: fraction (0..1) of *training* images drawn without the mark (the control).
     hidden_body_evidence: probability (0..1) that the body of a hidden-mark image runs at the
-    class's orientation (default 1: the class stays visible in the body; ``body_evidence``
-    gives the old control, whose hidden-mark images with a random body carried no evidence).
+    class's orientation (default 1: the class stays visible in the body; set to
+    ``body_evidence`` it gives the first control's design, whose hidden-mark images with a
+    random body carried no class evidence at all).
     clutter: clutter strokes per 64x64 pixels.   noise: pixel noise std (0..1 values).
     """
 
