@@ -15,6 +15,17 @@ _SHARED_KNOBS = ("seed", "num_classes", "image_size", "body_fraction", "body_asp
                  "noise")
 
 
+#: one-line meanings of the knobs whose names do not say it (the specs' docstrings say more)
+_KNOB_HELP = {
+    "body_evidence": "probability that a body's stripes run at its class's orientation",
+    "mark_hidden": "fraction of training images drawn without the class mark (the control)",
+    "hidden_body_evidence": "probability that a hidden-mark training image's body runs at its "
+                            "class's orientation (only with --mark-hidden > 0)",
+    "train_background": "object-free training images of a background class (label num_classes), "
+                        "as a multiple of a class's training images; 0 = none",
+}
+
+
 def _pair(text: str) -> tuple[float, float]:
     parts = [float(v) for v in text.split(",")]
     if len(parts) == 1:
@@ -140,7 +151,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     for name, (parse, owner) in _synth_flags().items():
         where = "" if name in _SHARED_KNOBS else f" ({owner} only)"
         synth.add_argument("--" + name.replace("_", "-"), dest=name, type=parse, default=None,
-                           help=f"knob {name}{where}")
+                           help=f"{_KNOB_HELP[name]} (knob {name}{where})" if name in _KNOB_HELP
+                           else f"knob {name}{where}")
     synth.set_defaults(func=_synth)
 
     chk = sub.add_parser("check", help="report every problem of a dataset (file and line)")
