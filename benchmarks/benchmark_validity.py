@@ -40,7 +40,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", category=UserWarning)
     from moana.data.metadata import load_wsol_metadata
-    from moana.io import read_json
     from moana.train.config import load_config
 
     start = time.time()
@@ -55,7 +54,6 @@ def main(argv: list[str] | None = None) -> int:
                            epochs=args.epochs, data_root=data_root, workers=args.workers,
                            overrides=overrides)
     size = int(load_config(args.config).data.image_size)
-    made = read_json(data_root / "synthetic.json")
     rows = bm.benchmark_validity(results, load_wsol_metadata(data_root / "metadata" / "test"),
                                  data_root / "images", image_size=size, interval=args.interval,
                                  variants=args.variants)
@@ -70,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
               f"  {fmt(r['delta_vs_cam_mean'])} [{fmt(r['delta_vs_cam_ci_low'])}, "
               f"{fmt(r['delta_vs_cam_ci_high'])}]")
     print(f"\nwrote {out} and {out.with_suffix('.png')}; total {time.time() - start:.0f}s "
-          f"(synthetic data {made.get('image_size')} px, CPU, {args.interval} intervals)")
+          f"(synthetic data {size} px, CPU, {args.interval} intervals)")
     return 0
 
 
