@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -13,14 +14,16 @@ import torch
 os.environ.setdefault("MOANA_AOT", "0")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-REFERENCE_DIR = REPO_ROOT.parent / "shared" / "reference"
+REFERENCE_ARCHIVE = REPO_ROOT / "tests" / "data" / "reference" / "metadata.tar.xz"
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
 
 @pytest.fixture(scope="session")
-def reference_dir() -> Path:
-    """Real metadata from wsolevaluation and IRN (see ../shared/reference/README.md)."""
-    if not REFERENCE_DIR.is_dir():
-        pytest.skip(f"reference metadata not found at {REFERENCE_DIR} (only in the dev workspace)")
-    return REFERENCE_DIR
+def reference_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Real metadata from wsolevaluation and IRN, unpacked from the repository's test data
+    (``tests/data/reference/README.md`` lists what it holds, its sources and licenses)."""
+    out = tmp_path_factory.mktemp("reference")
+    with tarfile.open(REFERENCE_ARCHIVE) as archive:
+        archive.extractall(out, filter="data")
+    return out
