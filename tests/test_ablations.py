@@ -14,19 +14,17 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from moana import ablations  # noqa: E402
-from moana.ablations import (  # noqa: E402
+from moana.experiments import variants as ablations  # noqa: E402
+from moana.experiments.ablation import load_results, run_ablation  # noqa: E402
+from moana.experiments.cost import cost_table  # noqa: E402
+from moana.experiments.summary import format_summary, summarize  # noqa: E402
+from moana.experiments.variants import (  # noqa: E402
     build_variant_model,
-    cost_table,
-    format_summary,
     get_variants,
-    load_results,
-    plot_ablation,
-    run_ablation,
-    summarize,
     variant_overrides,
     variant_table,
 )
+from moana.viz.figures import plot_ablation  # noqa: E402
 from moana.nn import MoANA  # noqa: E402
 
 

@@ -5,6 +5,7 @@ module imports a higher layer (README, "Package layout")."""
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,13 +16,13 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "moana"
 
 #: Layers, lowest first (README): io/config -> nn -> models, methods, data, cam, metrics ->
-#: train, wsss -> experiments, viz, reproduce, profiles, ablations -> cli.
+#: train, wsss -> experiments, viz, reproduce, profiles -> cli.
 LAYERS: dict[str, int] = {
     "io": 0, "config": 0, "_lazy": 0,
     "nn": 1,
     "models": 2, "methods": 2, "data": 2, "cam": 2, "cam_hooks": 2, "scoremaps": 2, "metrics": 2,
     "train": 3, "wsss": 3,
-    "experiments": 4, "viz": 4, "reproduce": 4, "profiles": 4, "ablations": 4,
+    "experiments": 4, "viz": 4, "reproduce": 4, "profiles": 4,
     "cli": 5, "__main__": 5, "__init__": 5,
 }
 
@@ -144,3 +145,19 @@ def test_fit_and_evaluate_do_not_import_each_other():
     assert "moana.train.fit" in GRAPH and "moana.train.setup" in GRAPH["moana.train.fit"]
     assert "moana.train.fit" not in GRAPH["moana.train.evaluate"]
     assert "moana.train.evaluate" not in GRAPH["moana.train.setup"]
+
+
+def _readme_layers() -> dict[str, int]:
+    """{top-level name: layer} from the README's layout table (rows ``| N | `moana/x/`, ... |``)."""
+    out = {}
+    for line in (ROOT / "README.md").read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0].isdigit():
+            for name in re.findall(r"`moana/([A-Za-z_]+)(?:\.py|/)`", cells[1]):
+                out[name] = int(cells[0])
+    return out
+
+
+def test_readme_layout_table_matches_the_folders():
+    public = {k: v for k, v in LAYERS.items() if not k.startswith("_")}
+    assert _readme_layers() == public
