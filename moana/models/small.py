@@ -34,16 +34,10 @@ def _conv_bn_relu(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
 class SmallCAM(CAMNet):
     """Tiny CAM network for tests and the smoke profile (see module docstring).
 
-    ``zero_classifier`` (default False; True in the ``smoke_cam`` config via ``model.extra``,
-    ours): the 1x1 classifier starts at zero instead of PyTorch's default init. On the 4-class smoke benchmark the tiny CNN often learns one class as
-    a *default* (predicted from the absence of the other marks; its CAM lights the background);
-    from PyTorch's random init, whether that happened depended on the seed (CAM MaxBoxAccV2
-    59.5 / 69.2 / 71.0 on seeds 0-2), from zero it happened alike on every seed (57.3-60.5 on
-    seeds 0-4), so comparisons paired by seed are not dominated by it. (The benchmark's
-    train-only background class, ``moana.data.synthetic.WSOLSynthSpec.train_background``, now
-    removes that default class altogether.) SPG always uses the
-    random init (its attention is min-max normalised from the classifier's
-    map, which is constant, so undefined, from zero).
+    ``zero_classifier`` (default False; ``smoke_cam`` sets it through ``model.extra``): the 1x1
+    classifier starts at zero instead of PyTorch's default initialisation, so that every seed
+    starts from the same head. SPG always keeps the default initialisation: its attention
+    min-max normalises the classifier's map, which is undefined for a constant map.
     """
 
     def __init__(
