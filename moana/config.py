@@ -5,7 +5,7 @@ about what the fields mean; it provides
 
 * :func:`read_yaml_with_lines` - a YAML mapping plus the 1-based line of every key;
 * :func:`resolve_config_path` / :func:`list_configs` - a file path or the name of a shipped config;
-* :func:`load_layers` / :func:`merge` - ``base: NAME`` inheritance (a file starts from another);
+* :func:`load_layers` / :func:`merge` - ``base: NAME`` or ``base: [A, B, ...]`` composition;
 * :func:`apply_overrides` - ``a.b=value`` strings whose value is parsed as YAML;
 * :func:`build_dataclass` - the dataclass tree from plain data, coercing values to the field
   types (lists -> tuples, ints -> floats, ...) with errors naming the file and line of the key;
@@ -154,27 +154,38 @@ def merge(base: dict[str, Any], top: dict[str, Any], schema: type | None = None
 def load_layers(path: Path, config_dir: Path, *, schema: type | None = None,
                 _seen: tuple[Path, ...] = ()
                 ) -> tuple[dict[str, Any], dict[KeyPath, tuple[Path, int]]]:
-    """The mapping of a config file merged over its ``base:`` chain, and where each key was set.
+    """The mapping of a config file merged over its ``base:`` pieces, and where each key was set.
 
-    ``base`` names a shipped config (in ``config_dir``) or a file relative to the including one.
-    Returns the merged data (without ``base``) and ``{key path: (file, line)}``.
+    ``base`` is one name or a list of names, each a shipped config (in ``config_dir``) or a file
+    relative to the including one. A list composes its pieces left to right (a later piece
+    overrides an earlier one, as mmsegmentation's ``_base_``), then the file's own keys override
+    them all. Returns the merged data (without ``base``) and ``{key path: (file, line)}``.
     """
     path = Path(path)
     if path.resolve() in _seen:
         raise ValueError(f"{path}: 'base' chain loops back to itself")
     data, lines = read_yaml_with_lines(path)
     origin = {key: (path, line) for key, line in lines.items()}
-    base_name = data.pop("base", None)
+    base_names = data.pop("base", None)
     origin.pop(("base",), None)
-    if base_name is None:
+    if base_names is None:
         return data, origin
-    if not isinstance(base_name, str):
-        raise ValueError(f"{path}:{lines.get(('base',), 1)}: 'base' must be a config name")
-    base_path = resolve_config_path(base_name, config_dir, relative_to=path.parent)
-    base_data, base_origin = load_layers(base_path, config_dir, schema=schema,
-                                         _seen=_seen + (path.resolve(),))
-    base_origin.update(origin)
-    return merge(base_data, data, schema), base_origin
+    if isinstance(base_names, str):
+        base_names = [base_names]
+    if (not isinstance(base_names, list) or not base_names
+            or not all(isinstance(n, str) for n in base_names)):
+        raise ValueError(f"{path}:{lines.get(('base',), 1)}: 'base' must be a config name "
+                         f"or a non-empty list of names")
+    merged: dict[str, Any] = {}
+    merged_origin: dict[KeyPath, tuple[Path, int]] = {}
+    for name in base_names:
+        base_path = resolve_config_path(name, config_dir, relative_to=path.parent)
+        base_data, base_origin = load_layers(base_path, config_dir, schema=schema,
+                                             _seen=_seen + (path.resolve(),))
+        merged = merge(merged, base_data, schema)
+        merged_origin.update(base_origin)
+    merged_origin.update(origin)
+    return merge(merged, data, schema), merged_origin
 
 
 # --------------------------------------------------------------------------- overrides

@@ -103,6 +103,27 @@ def test_base_inheritance(tmp_path: Path):
         load_layers(tmp_path / "nobase.yaml", shipped)
 
 
+def test_base_list_composes_pieces_left_to_right(tmp_path: Path):
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    (shipped / "common.yaml").write_text("title: common\ninner:\n  lr: 0.1\n  steps: 1\n")
+    (shipped / "dataset.yaml").write_text("base: common\ninner:\n  steps: 2\n")
+    (shipped / "schedule.yaml").write_text("base: common\ninner:\n  lr: 0.3\n")
+    top = tmp_path / "top.yaml"
+    top.write_text("base: [dataset, schedule]\nflag: true\n")
+    data, origin = load_layers(top, shipped, schema=Outer)
+    # the later piece wins where both set a key (schedule re-sets steps from common: 1)
+    assert data["inner"] == {"lr": 0.3, "steps": 1} and data["flag"] is True
+    assert origin[("inner", "lr")] == (shipped / "schedule.yaml", 3)
+    assert origin[("flag",)] == (top, 2)
+    top.write_text("base: [dataset, schedule]\ninner:\n  steps: 9\n")
+    assert _load(top, shipped).inner == Inner(lr=0.3, steps=9)
+    for bad in ("base: []\n", "base: [dataset, 3]\n", "base: {a: 1}\n"):
+        top.write_text(bad)
+        with pytest.raises(ValueError, match=r"top\.yaml:1: 'base' must be a config name"):
+            load_layers(top, shipped)
+
+
 def test_resolve_config_path(tmp_path: Path):
     (tmp_path / "one.yaml").write_text("{}")
     assert resolve_config_path("one", tmp_path) == tmp_path / "one.yaml"
