@@ -155,6 +155,7 @@ def init_new_layers(model: nn.Module, recipe: str, *, dataset: str = "",
         for name in model._new_modules:
             for m in model.get_submodule(name).modules():
                 if isinstance(m, nn.Conv2d):
+                    m.reset_parameters()  # PyTorch's default bias, as nn.Conv2d leaves it
                     nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
         return model
     if recipe != "wsolevaluation" or model.arch not in ("vgg16", "resnet50"):
