@@ -285,3 +285,10 @@ def test_acol_threshold_comes_from_the_wsolevaluation_run_s_arguments(tmp_path) 
                                            run_args={"acol_threshold": 0.4},
                                            method_kw={"acol_threshold": 0.6})
     assert model.method_kw["acol_threshold"] == 0.6
+
+
+def test_the_grid_table_says_which_evaluation_was_used() -> None:
+    from moana.experiments.grid import evaluation_label
+
+    assert evaluation_label(load_config("ilsvrc_resnet50_moana").eval) == "wsolevaluation"
+    assert evaluation_label(load_config("smoke_cam").eval) == "minmax, step 0.01, all contours"

@@ -33,6 +33,8 @@ initialisation of the new layers, each rule as one of the two references writes 
   Kaiming-normal (fan-out, ReLU) with PyTorch's default bias (the official constructor inits
   all convolutions so, then loads the backbone).
 
+* ResNet-18 (not a wsolevaluation backbone) takes the ResNet rules of ``wsolevaluation``.
+
 * ``kit`` — this kit's own: the ``CAMNet.param_groups`` split, ``optim.nesterov`` as given,
   ``optim.milestones``, the models' own initialisation (the smoke configs).
 """
@@ -52,10 +54,11 @@ RECIPES = ("kit", "wsolevaluation", "official_moana")
 
 #: wsolevaluation ``main.py`` ``_FEATURE_PARAM_LAYER_PATTERNS`` restated: per architecture, the
 #: substrings and whether a matching name is in the 10x group (ResNet) or the 1x group.
+#: Keyed, as there, by how the architecture's name starts (ResNet-18 takes the ResNet rule).
 WSOLEVALUATION_PATTERNS: dict[str, tuple[tuple[str, ...], bool]] = {
-    "vgg16": (("features.",), False),
-    "resnet50": (("layer4.", "fc."), True),
-    "inception_v3": (("Mixed", "Conv2d_1", "Conv2d_2", "Conv2d_3", "Conv2d_4"), False),
+    "vgg": (("features.",), False),
+    "resnet": (("layer4.", "fc."), True),
+    "inception": (("Mixed", "Conv2d_1", "Conv2d_2", "Conv2d_3", "Conv2d_4"), False),
 }
 #: methods whose wsolevaluation ResNet-50 / VGG16 network ends in the linear ``fc``.
 _FC_METHODS = ("cam", "has", "cutmix", "adl")
@@ -64,29 +67,34 @@ _FC_METHODS = ("cam", "has", "cutmix", "adl")
 def wsolevaluation_name(model: nn.Module, name: str) -> str:
     """The name wsolevaluation's ``wsol/*.py`` gives our parameter ``name`` (where it differs in
     a way the grouping rule sees; other names are returned as they are)."""
-    arch, method = model.arch, model.method
-    if name.startswith("classifier.0.") and arch in ("vgg16", "resnet50"):
-        head = {"vgg16": "SPG_A_4.", "resnet50": "SPG_A4."}[arch] if method == "spg" else "fc."
+    arch, method = _family(model.arch), model.method
+    if name.startswith("classifier.0.") and arch in ("vgg", "resnet"):
+        head = {"vgg": "SPG_A_4.", "resnet": "SPG_A4."}[arch] if method == "spg" else "fc."
         return head + name[len("classifier.0."):]
     if method != "spg":
         return name
-    if arch == "vgg16" and (m := re.match(r"features\.(\d+)\.(.*)", name)):
+    if arch == "vgg" and (m := re.match(r"features\.(\d+)\.(.*)", name)):
         index = int(m[1])
         if 17 <= index <= 21:
             return f"SPG_A_1.{index - 17}.{m[2]}"
         if 24 <= index <= 28:
             return f"SPG_A_2.{index - 24}.{m[2]}"
-    if arch == "resnet50" and (m := re.match(r"layer3\.(\d+)\.(.*)", name)):
+    if arch == "resnet" and (m := re.match(r"layer3\.(\d+)\.(.*)", name)):
         block = int(m[1])
         return f"SPG_A1.0.{m[2]}" if block == 0 else f"SPG_A2.{block - 1}.{m[2]}"
     return name
 
 
+def _family(arch: str) -> str:
+    return next((key for key in WSOLEVALUATION_PATTERNS if arch.startswith(key)), arch)
+
+
 def _wsolevaluation_is_10x(model: nn.Module, name: str) -> bool:
-    if model.arch not in WSOLEVALUATION_PATTERNS:
+    family = _family(model.arch)
+    if family not in WSOLEVALUATION_PATTERNS:
         raise ValueError(f"optim.recipe=wsolevaluation: wsolevaluation has no {model.arch!r} "
-                         f"backbone (choose one of {list(WSOLEVALUATION_PATTERNS)})")
-    patterns, match_is_10x = WSOLEVALUATION_PATTERNS[model.arch]
+                         "backbone (vgg16, resnet50 or inception_v3; resnet18 takes the ResNet rule)")
+    patterns, match_is_10x = WSOLEVALUATION_PATTERNS[family]
     theirs = wsolevaluation_name(model, name)
     return any(p in theirs for p in patterns) == match_is_10x
 
@@ -158,17 +166,18 @@ def init_new_layers(model: nn.Module, recipe: str, *, dataset: str = "",
                     m.reset_parameters()  # PyTorch's default bias, as nn.Conv2d leaves it
                     nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
         return model
-    if recipe != "wsolevaluation" or model.arch not in ("vgg16", "resnet50"):
+    family = _family(model.arch)
+    if recipe != "wsolevaluation" or family not in ("vgg", "resnet"):
         return model
     conv = model.classifier[0] if hasattr(model, "classifier") else None
-    if conv is None or model.method == "acol" or (model.method == "spg" and model.arch == "vgg16"):
+    if conv is None or model.method == "acol" or (model.method == "spg" and family == "vgg"):
         return model  # ACoL heads and VGG16 SPG: already wsol/*.py's init in moana.models
     if model.method == "spg":
         nn.init.xavier_uniform_(conv.weight)
     else:
         nn.init.normal_(conv.weight, 0.0, 0.01)
     nn.init.zeros_(conv.bias)
-    keeps_fc = (model.arch == "resnet50" and model.method in _FC_METHODS
+    keeps_fc = (family == "resnet" and model.method in _FC_METHODS
                 and dataset == "ILSVRC" and pretrained not in (None, False))
     if keeps_fc:
         from moana.models.weights import load_pretrained_classifier
