@@ -1,9 +1,9 @@
 """Training configurations: plain dataclasses that round-trip through small YAML files.
 
 A config names the data (a wsolevaluation-layout dataset or the synthetic benchmark), the model
-(``moana.models.build_model`` arguments), the optimizer (SGD with layer-wise learning rates and a
-MultiStepLR schedule, as in the MoANA paper, Sohn et al. 2023) and the evaluation protocol
-(wsolevaluation: Choe et al., CVPR 2020). Shipped configs live in ``moana/train/configs`` and are
+(``moana.models.build_model`` arguments), the optimizer (SGD with two learning-rate groups and a
+MultiStepLR schedule, by the recipe of wsolevaluation or of the official MoANA code,
+:mod:`moana.train.recipe`) and the evaluation protocol (wsolevaluation: Choe et al., CVPR 2020). Shipped configs live in ``moana/train/configs`` and are
 referred to by name (``smoke_cam``); a YAML file may start from another with ``base: NAME``.
 Overrides are ``section.key=value`` strings whose value is parsed as YAML. The YAML machinery
 (line numbers in errors, ``base``, type coercion) is the shared :mod:`moana.config`.
