@@ -25,6 +25,15 @@ def grid_overrides(backbone: str, method: str, *, seed: int = 0, device: str = "
     return out
 
 
+def evaluation_label(eval_cfg: Any) -> str:
+    """Which evaluation a run used: its ``eval.preset`` (``wsolevaluation`` or
+    ``official_moana``), else ``<cam_normalization>, step <cam_step>, <all|largest> contour(s)``."""
+    if eval_cfg.preset:
+        return str(eval_cfg.preset)
+    contours = "all contours" if eval_cfg.multi_contour else "largest contour"
+    return f"{eval_cfg.cam_normalization}, step {eval_cfg.cam_step:g}, {contours}"
+
+
 def train_grid(runs_root: str | Path, backbones: Sequence[str], methods: Sequence[str], *,
                config_template: str = "smoke_{method}", seed: int = 0, device: str = "auto",
                data_overrides: Sequence[str] = (), overrides: Sequence[str] = (),
@@ -33,8 +42,9 @@ def train_grid(runs_root: str | Path, backbones: Sequence[str], methods: Sequenc
 
     ``config_template`` is formatted with ``backbone`` and ``method`` to name the config. A run
     that is not reused is trained from scratch (its old folder is deleted). Returns one row per
-    run: backbone, method, config, epochs, seconds, best_epoch and test top1_cls /
-    MaxBoxAccV2 / PxAP (percent; None when the split has no boxes or masks).
+    run: backbone, method, config, epochs, seconds, best_epoch (the evaluated checkpoint's
+    epoch), checkpoint (``last`` or ``best``), evaluation (:func:`evaluation_label`) and test
+    top1_cls / MaxBoxAccV2 / PxAP (percent; None when the split has no boxes or masks).
     """
     from moana.train import fit, load_config
 
@@ -57,6 +67,8 @@ def train_grid(runs_root: str | Path, backbones: Sequence[str], methods: Sequenc
                             "epochs": config.optim.epochs,
                             "seconds": round(time.perf_counter() - start, 1),
                             "best_epoch": metrics.get("epoch"),
+                            "checkpoint": metrics.get("checkpoint"),
+                            "evaluation": evaluation_label(config.eval),
                             "top1_cls": metrics.get("top1_cls"),
                             "MaxBoxAccV2": metrics.get("MaxBoxAccV2"),
                             "PxAP": metrics.get("PxAP")})

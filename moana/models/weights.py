@@ -97,6 +97,15 @@ def torchvision_weights_file(arch: str, name: str) -> Path:
     return path
 
 
+def _weights_path(arch: str, pretrained: str | os.PathLike | bool) -> Path:
+    """A local file or a torchvision weights name (``True`` means ``"DEFAULT"``) -> the file."""
+    if pretrained is True:
+        pretrained = "DEFAULT"
+    text = os.fspath(pretrained)
+    looks_like_path = os.sep in text or text.endswith((".pth", ".pt", ".bin")) or Path(text).exists()
+    return Path(text) if looks_like_path else torchvision_weights_file(arch, text)
+
+
 def load_pretrained(model: CAMNet, pretrained: str | os.PathLike | bool) -> CAMNet:
     """Load backbone weights into ``model`` in place.
 
@@ -105,11 +114,7 @@ def load_pretrained(model: CAMNet, pretrained: str | os.PathLike | bool) -> CAMN
     excepted); the ImageNet head (fc, classifier, AuxLogits, Mixed_7*) is ignored; any other key
     is an error, as is a shape mismatch.
     """
-    if pretrained is True:
-        pretrained = "DEFAULT"
-    text = os.fspath(pretrained)
-    looks_like_path = os.sep in text or text.endswith((".pth", ".pt", ".bin")) or Path(text).exists()
-    path = Path(text) if looks_like_path else torchvision_weights_file(model.arch, text)
+    path = _weights_path(model.arch, pretrained)
     state = read_state_dict(path)
     own = model.state_dict()
     backbone = model.backbone_state_keys()
@@ -129,4 +134,27 @@ def load_pretrained(model: CAMNet, pretrained: str | os.PathLike | bool) -> CAMN
     if bad:
         raise ValueError(f"shape mismatch loading {path} into {model.arch}: " + "; ".join(bad[:8]))
     model.load_state_dict({k: state[k] for k in backbone if k in state}, strict=False)
+    return model
+
+
+def load_pretrained_classifier(model: CAMNet, pretrained: str | os.PathLike | bool) -> CAMNet:
+    """Copy the ImageNet ``fc`` of ``pretrained`` (a torchvision weights name or file) into the
+    1x1 ``classifier.0`` of ``model`` (GAP then a linear layer = GAP of a 1x1 conv).
+
+    wsolevaluation keeps this layer for ResNet-50 on ILSVRC (``wsol/resnet.py``
+    ``load_pretrained_model``). Raises ValueError naming the file when it has no ``fc`` or its
+    class count is not the model's.
+    """
+    path = _weights_path(model.arch, pretrained)
+    state = read_state_dict(path)
+    if "fc.weight" not in state or "fc.bias" not in state:
+        raise ValueError(f"{path} has no fc.weight / fc.bias to start the ILSVRC classifier from")
+    conv = model.classifier[0]
+    weight = state["fc.weight"]
+    if tuple(weight.shape) != tuple(conv.weight.shape[:2]):
+        raise ValueError(f"{path}: fc.weight is {tuple(weight.shape)}, the classifier needs "
+                         f"{tuple(conv.weight.shape[:2])}")
+    with torch.no_grad():
+        conv.weight.copy_(weight.reshape(conv.weight.shape))
+        conv.bias.copy_(state["fc.bias"])
     return model

@@ -24,10 +24,13 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from torch import Tensor
 
+from moana.methods import METHOD_DEFAULTS
 from moana.models.build import build_model
 from moana.models.camnet import CAMNet
 from moana.models.weights import load_strict, load_weights_file, strip_prefix
@@ -113,6 +116,15 @@ def _read_checkpoint(path: Path, arch: str) -> dict[str, Tensor]:
     return strip_prefix(dict(state))
 
 
+def _options_from_args(method: str, run_args: Any) -> dict[str, Any]:
+    """The keys of ``method``'s options (:data:`moana.methods.METHOD_DEFAULTS`) in a
+    wsolevaluation run's arguments (a Namespace or a mapping)."""
+    if run_args is None:
+        return {}
+    args = run_args if isinstance(run_args, Mapping) else vars(run_args)
+    return {k: args[k] for k in METHOD_DEFAULTS.get(method, {}) if args.get(k) is not None}
+
+
 def load_wsolevaluation_checkpoint(
     path: str | os.PathLike,
     *,
@@ -121,6 +133,7 @@ def load_wsolevaluation_checkpoint(
     num_classes: int | None = None,
     large_feature_map: bool | None = None,
     method_kw: dict | None = None,
+    run_args: Any = None,
 ) -> CAMNet:
     """Build ``build_model(arch, method=method)`` and load a wsolevaluation checkpoint into it.
 
@@ -132,7 +145,14 @@ def load_wsolevaluation_checkpoint(
         num_classes: checked against the checkpoint (read from it when None).
         large_feature_map: read from VGG16 cam/has/cutmix/adl keys; else
             :data:`DEFAULT_LARGE_FEATURE_MAP` unless given (it changes no key or shape).
-        method_kw: training options (thresholds); they do not affect evaluation.
+        method_kw: the method's options under wsolevaluation's names. ACoL's
+            ``acol_threshold`` decides its inference CAM (the maximum of branch A and of branch
+            B on the feature erased at that threshold): a checkpoint trained with another
+            threshold than 0.7 gives other CAMs unless it is passed. The other methods' options
+            act in training only.
+        run_args: the wsolevaluation run's arguments (its ``argparse.Namespace`` or a mapping,
+            e.g. ``{"acol_threshold": 0.6}``): the method's option keys found there are used;
+            ``method_kw`` wins where both name a key.
 
     Returns the model in eval mode.  Raises ValueError naming ``path`` on a missing or
     unexpected key, a shape mismatch, a num_classes or architecture mismatch.
@@ -159,8 +179,9 @@ def load_wsolevaluation_checkpoint(
         large_feature_map = inferred if inferred is not None else large_feature_map
     if large_feature_map is None:
         large_feature_map = DEFAULT_LARGE_FEATURE_MAP[arch]
+    options = {**_options_from_args(method, run_args), **(method_kw or {})}
     model = build_model(arch, method=method, num_classes=found, large_feature_map=large_feature_map,
-                        method_kw=method_kw)
+                        method_kw=options or None)
     try:
         mapped = wsolevaluation_to_moana(state, model)
     except ValueError as err:

@@ -1,9 +1,9 @@
 """Training configurations: plain dataclasses that round-trip through small YAML files.
 
 A config names the data (a wsolevaluation-layout dataset or the synthetic benchmark), the model
-(``moana.models.build_model`` arguments), the optimizer (SGD with layer-wise learning rates and a
-MultiStepLR schedule, as in the MoANA paper, Sohn et al. 2023) and the evaluation protocol
-(wsolevaluation: Choe et al., CVPR 2020). Shipped configs live in ``moana/train/configs`` and are
+(``moana.models.build_model`` arguments), the optimizer (SGD with two learning-rate groups and a
+MultiStepLR schedule, by the recipe of wsolevaluation or of the official MoANA code,
+:mod:`moana.train.recipe`) and the evaluation protocol (wsolevaluation: Choe et al., CVPR 2020). Shipped configs live in ``moana/train/configs`` and are
 referred to by name (``smoke_cam``); a YAML file may start from another with ``base: NAME``.
 Overrides are ``section.key=value`` strings whose value is parsed as YAML. The YAML machinery
 (line numbers in errors, ``base``, type coercion) is the shared :mod:`moana.config`.
@@ -71,9 +71,14 @@ class ModelConfig:
 
 @dataclass
 class OptimConfig:
-    """SGD with two learning rates (new layers at ``lr``, pretrained backbone at ``backbone_lr``).
+    """SGD with two learning rates (the 10x group at ``lr``, the rest at ``backbone_lr``).
 
-    ``batch_size`` is the global batch: with N processes each one takes ``batch_size / N``.
+    ``recipe`` (``kit``, ``wsolevaluation`` or ``official_moana``) decides which parameters are
+    in which group, Nesterov when ``nesterov`` is null, and the new layers' initialisation
+    (:mod:`moana.train.recipe`). ``lr_decay_frequency``: wsolevaluation's ``lr_decay_frequency``
+    (its decay epochs replace ``milestones``, which must then be empty); else MultiStepLR at
+    ``milestones``, stepped after each epoch. ``batch_size`` is the global batch: with N
+    processes each one takes ``batch_size / N``.
     """
 
     epochs: int = 20
@@ -82,9 +87,11 @@ class OptimConfig:
     backbone_lr: float = 0.002
     momentum: float = 0.9
     weight_decay: float = 5e-4
-    nesterov: bool = False
+    nesterov: bool | None = None
     milestones: list[int] = field(default_factory=lambda: [5, 10, 15])
     gamma: float = 0.1
+    recipe: str = "kit"
+    lr_decay_frequency: int | None = None
 
 
 @dataclass
@@ -93,7 +100,10 @@ class EvalConfig:
 
     ``select_by``: ``auto`` (MaxBoxAccV2 where val has boxes, else PxAP where it has masks, else
     top-1 classification) or one of those names. ``checkpoint``: which checkpoint the final test
-    report uses (``best`` by the val selection, or ``last``). ``workers``: processes scoring
+    report uses (``last``, as wsolevaluation's protocol and its published tables, or ``best`` by
+    the val selection). ``preset``: ``wsolevaluation`` or ``official_moana`` sets
+    ``cam_normalization``, ``cam_step`` and ``multi_contour`` to that reference's evaluation
+    (:data:`EVAL_PRESETS`); null leaves them as written. ``workers``: processes scoring
     boxes (``moana.metrics.boxes.BoxEvaluator``; results are identical for any number).
     """
 
@@ -102,10 +112,21 @@ class EvalConfig:
     iou_thresholds: list[int] = field(default_factory=lambda: [30, 50, 70])
     multi_contour: bool = True
     select_by: str = "auto"
-    checkpoint: str = "best"
+    checkpoint: str = "last"
     batch_size: int | None = None
     every: int = 1
     workers: int = 1
+    preset: str | None = None
+
+
+#: Evaluation presets: wsolevaluation ``config.py`` / ``inference.py`` (CAM curve interval 0.001,
+#: all contours, min-max) and ku-milab/MoANA ``Localization/configs/config.json`` /
+#: ``evaluation.py`` (interval 0.01, the largest contour, the 65th-percentile shift).
+EVAL_PRESETS: dict[str, dict[str, Any]] = {
+    "wsolevaluation": {"cam_normalization": "minmax", "cam_step": 0.001, "multi_contour": True},
+    "official_moana": {"cam_normalization": "moana_official", "cam_step": 0.01,
+                       "multi_contour": False},
+}
 
 
 @dataclass
@@ -149,6 +170,12 @@ class TrainConfig:
             (o.batch_size >= 1, "optim.batch_size must be >= 1"),
             (o.lr > 0 and o.backbone_lr >= 0, "optim.lr must be > 0 and optim.backbone_lr >= 0"),
             (list(o.milestones) == sorted(o.milestones), "optim.milestones must be increasing"),
+            (o.recipe in ("kit", "wsolevaluation", "official_moana"),
+             f"optim.recipe must be kit, wsolevaluation or official_moana, got {o.recipe!r}"),
+            (o.lr_decay_frequency is None or (o.lr_decay_frequency >= 1 and not o.milestones),
+             "optim.lr_decay_frequency must be >= 1 and comes with optim.milestones=[]"),
+            (e.preset in (None, *EVAL_PRESETS),
+             f"eval.preset must be null or one of {list(EVAL_PRESETS)}, got {e.preset!r}"),
             (r.amp in ("none", "bf16"), f"runtime.amp must be 'none' or 'bf16', got {r.amp!r}"),
             (e.checkpoint in ("best", "last"), "eval.checkpoint must be 'best' or 'last'"),
             (e.select_by in ("auto", "MaxBoxAccV2", "MaxBoxAcc", "PxAP", "top1_cls"),
@@ -165,6 +192,9 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
+        if e.preset is not None:
+            for key, value in EVAL_PRESETS[e.preset].items():
+                setattr(e, key, value)
         return self
 
 

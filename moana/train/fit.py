@@ -1,8 +1,9 @@
 """Train a CAM network (vanilla CAM or with MoANA) and keep a record of the run.
 
-The recipe is the MoANA paper's (Sohn et al., Scientific Reports 2023): SGD with momentum, the
-new layers (attention module and classifier) at ``lr`` and the pretrained backbone at
-``backbone_lr``, MultiStepLR. The protocol is wsolevaluation's (Choe et al., CVPR 2020): the
+SGD with momentum and two learning rates, MultiStepLR; which parameters take which rate,
+Nesterov, the decay epochs and the new layers' initialisation follow ``optim.recipe``
+(:mod:`moana.train.recipe`: wsolevaluation's ``main.py``, the official MoANA code, or the
+kit's own). The protocol is wsolevaluation's (Choe et al., CVPR 2020): the
 model is selected on the val split (train-fullsup) by localization and the test split is used
 once, for the final report.
 
@@ -30,6 +31,7 @@ from moana.train.checkpoint import load_checkpoint, load_model_weights, unwrap
 from moana.train.config import TrainConfig, load_config
 from moana.train.distributed import DistInfo, barrier, broadcast_object, cleanup, init_distributed
 from moana.train.evaluate import evaluate_localization, selection_score, val_thresholds
+from moana.train.recipe import build_optimizer
 from moana.train.records import make_manifest
 from moana.train.run import Run
 from moana.train.setup import (EvalSettings, PreparedData, build_from_config, derived_seed,
@@ -247,14 +249,11 @@ def _train_loader(session: _Session, train_set: Any):
 
 def _make_loop(session: _Session, model: nn.Module, train_set: Any, val_set: Any,
                eval_settings: EvalSettings) -> EpochLoop:
-    """The WSOL epoch loop: SGD with layer-wise rates, MultiStepLR, val selection."""
+    """The WSOL epoch loop: SGD and MultiStepLR by ``optim.recipe``
+    (:func:`moana.train.recipe.build_optimizer`), val selection."""
     config = session.config
     o, m = config.optim, config.model
-    optimizer = torch.optim.SGD(unwrap(model).param_groups(o.lr, o.backbone_lr), lr=o.lr,
-                                momentum=o.momentum, weight_decay=o.weight_decay,
-                                nesterov=o.nesterov)
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(o.milestones),
-                                                     gamma=o.gamma)
+    optimizer, scheduler = build_optimizer(unwrap(model), o)
     loader, sampler, generator = _train_loader(session, train_set)
     settings = LoopSettings(session.device, amp=config.runtime.amp,
                             channels_last=config.runtime.channels_last, dist_info=session.dist,
@@ -321,6 +320,7 @@ def _final_report(session: _Session, data: PreparedData, loop: EpochLoop,
         "epoch": int(state["epoch"]),
         "selection_metric": best.get("metric"),
         "cam_normalization": config.eval.cam_normalization,
+        "eval_preset": config.eval.preset,
         "thresholds_from_val": thresholds,
         **test,
         "val": val,

@@ -237,7 +237,8 @@ def prepare_data(config: TrainConfig, dist_info: DistInfo | None = None,
 
 
 def build_from_config(config: TrainConfig, num_classes: int) -> nn.Module:
-    """``moana.models.build_model`` with the config's ``model`` section.
+    """``moana.models.build_model`` with the config's ``model`` section, its new layers
+    initialised by ``optim.recipe`` (:func:`moana.train.recipe.init_new_layers`).
 
     ``model.method_kw`` is passed only when non-empty (the WSOL method hooks' options).
     """
@@ -249,7 +250,10 @@ def build_from_config(config: TrainConfig, num_classes: int) -> nn.Module:
                   large_feature_map=m.large_feature_map, **m.extra)
     if m.method_kw:
         kwargs["method_kw"] = dict(m.method_kw)
-    return build_model(m.arch, **kwargs)
+    from moana.train.recipe import init_new_layers
+
+    return init_new_layers(build_model(m.arch, **kwargs), config.optim.recipe,
+                           dataset=config.data.dataset, pretrained=m.pretrained)
 
 
 def place_model(model: nn.Module, device: torch.device, channels_last: bool) -> nn.Module:
