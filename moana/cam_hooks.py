@@ -114,16 +114,21 @@ class CAMExtractor(nn.Module):
         maps = torch.einsum("kc,bchw->bkhw", weight.to(features.dtype), features)
         with_bias = maps if bias is None else maps + bias.to(maps.dtype)[None, :, None, None]
         if self.check:
-            self._check(logits, with_bias)
+            self._check(logits, with_bias, features)
         return logits, (with_bias if self.include_bias else maps)
 
     @staticmethod
-    def _check(logits: Tensor, maps: Tensor) -> None:
+    def _check(logits: Tensor, maps: Tensor, features: Tensor | None = None) -> None:
         if not isinstance(logits, Tensor) or logits.shape != maps.shape[:2]:
             raise ValueError(f"model output {getattr(logits, 'shape', type(logits).__name__)} "
                              f"is not (B, K) = {tuple(maps.shape[:2])}")
-        pooled = maps.mean(dim=(2, 3))
-        tol = 1e-3 * (1.0 + logits.detach().abs().max())
+        pooled = maps.float().mean(dim=(2, 3))
+        logits = logits.detach().float()
+        # rounding of the lowest precision involved (bf16 autocast: eps 2**-7), scaled by the
+        # magnitude of the logits and of the pooled terms; float32 keeps the fixed 1e-3 floor
+        dtypes = [logits.dtype, maps.dtype] + ([features.dtype] if features is not None else [])
+        eps = max(torch.finfo(d).eps for d in dtypes if d.is_floating_point)
+        tol = max(1e-3, 8 * eps) * (1.0 + logits.abs().max())
         if (pooled - logits).abs().max() > tol:
             raise ValueError("the logits are not the classifier applied to the global average "
                              "of target_layer's output, so these CAMs would not explain them "
@@ -131,7 +136,12 @@ class CAMExtractor(nn.Module):
 
     def cams(self, images: Tensor, labels: Tensor | Iterable[int]) -> Tensor:
         """CAM of class ``labels[i]`` for each image, (B, h, w), unnormalized."""
-        _, maps = self.forward_with_maps(images)
         labels = torch.as_tensor(list(labels) if not isinstance(labels, Tensor) else labels,
-                                 device=maps.device).long()
-        return maps[torch.arange(maps.shape[0], device=maps.device), labels]
+                                 device=images.device).long().reshape(-1)
+        if labels.numel() != images.shape[0]:
+            raise ValueError(f"got {labels.numel()} labels for a batch of {images.shape[0]} images")
+        num_classes = linear_weights(self.classifier)[0].shape[0]
+        if labels.numel() and (labels.min() < 0 or labels.max() >= num_classes):
+            raise ValueError(f"labels must be in [0, {num_classes}), got {labels.tolist()}")
+        _, maps = self.forward_with_maps(images)
+        return maps[torch.arange(maps.shape[0], device=maps.device), labels.to(maps.device)]
