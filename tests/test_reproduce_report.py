@@ -80,7 +80,7 @@ def test_published_copy_has_no_machine_paths_or_timing(tmp_path):
     text = path.read_text()
     assert str(tmp_path) not in text and "duration" not in text and "iopub" not in text
     data = json.loads(text)
-    assert data["cells"][0]["source"] == 'work_dir = "../work"\noutput_dir = "../results"'
+    assert "".join(data["cells"][0]["source"]) == 'work_dir = "../work"\noutput_dir = "../results"'
     assert data["cells"][0]["outputs"] == []  # the widget output: dropped
     assert data["metadata"]["papermill"] == {"parameters": {"work_dir": "../work"}}
     nbformat.validate(nbformat.read(path, as_version=4))
