@@ -5,8 +5,8 @@ give the same bytes except where a cell prints a time: absolute paths of the run
 folder, the work dir, the checkout) become paths relative to the folder the notebook ran in
 (``notebooks/``, so ``../results`` and ``../work``); execution timestamps and durations
 (papermill's and Jupyter's per-cell metadata) and saved widget state (random model ids; a widget
-cannot be shown from a static copy anyway) are dropped, and widget outputs keep no
-``VBox(children=...)`` text.
+cannot be shown from a static copy anyway) are dropped; a widget output keeps only the static
+picture it carries (the explorer's current view), never a bare ``VBox(children=...)`` text.
 """
 
 from __future__ import annotations
@@ -39,8 +39,10 @@ def _strip_cell(cell: dict[str, Any]) -> None:
     outputs = []
     for output in cell.get("outputs", []):
         data = output.get("data", {})
-        if WIDGET_MIME in data:  # the widget itself: nothing a static copy can show
-            continue
+        if WIDGET_MIME in data:  # the widget itself: a static copy keeps only its picture
+            data.pop(WIDGET_MIME)
+            if not set(data) - {"text/plain"}:
+                continue
         outputs.append(output)
     if "outputs" in cell:
         cell["outputs"] = outputs

@@ -36,21 +36,46 @@ def save_figure(
     formats: Sequence[str] = ("png", "pdf"),
     dpi: int = 120,
     close: bool = True,
+    show: bool | None = None,
 ) -> Path:
-    """Write ``<output_dir>/figures/<name>.png`` (+ ``.pdf``) and ``<name>.meta.json``."""
+    """Write ``<output_dir>/figures/<name>.png`` (+ ``.pdf``) and ``<name>.meta.json``.
+
+    The files carry no date (PDF ``CreationDate`` unset), so the same figure gives the same
+    bytes on every run. ``show`` (default: when matplotlib's backend is the notebook's inline
+    one) also displays the figure in the running notebook, which is how every saved figure
+    appears in an executed copy; a shown figure is then closed (pyplot would show it twice).
+    """
     if not name or "/" in name or name.startswith("."):
         raise ValueError(f"bad figure name {name!r}")
     folder = Path(output_dir) / "figures"
     paths = [
         atomic_write(folder / f"{name}.{fmt}",
-                     lambda tmp, fmt=fmt: fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight"))
+                     lambda tmp, fmt=fmt: fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight",
+                                                      metadata=STABLE_METADATA.get(fmt)))
         for fmt in formats
     ]
     write_meta(paths[0], kind="figure", caption=caption, dataset=dataset, synthetic=synthetic,
                extra={"formats": list(formats)})
+    if inline_backend() if show is None else show:
+        from IPython.display import display
+
+        display(fig)
+        close = True
     if close:
         plt.close(fig)
     return paths[0]
+
+
+#: savefig metadata per format that leaves out what changes between runs (the creation date)
+STABLE_METADATA: dict[str, dict[str, None]] = {"pdf": {"CreationDate": None},
+                                               "svg": {"Date": None}, "ps": {"CreationDate": None}}
+
+
+def inline_backend() -> bool:
+    """True when matplotlib draws into a notebook (the inline backend of a Jupyter kernel)."""
+    import matplotlib
+
+    return "inline" in str(matplotlib.get_backend()).lower()
 
 
 def _as_image(image: np.ndarray) -> np.ndarray:
