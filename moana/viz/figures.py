@@ -211,21 +211,45 @@ def plot_axis_attentions(
     return fig
 
 
+def curve_metrics(history: pd.DataFrame, metrics: Sequence[str], *, x: str = "epoch",
+                  hue: str = "run") -> list[str]:
+    """The ``metrics`` worth a curve: present, and computed at two or more epochs of some run
+    (val metrics computed only after the last epoch would be a single dot)."""
+    keep = []
+    for metric in metrics:
+        if metric not in history or not history[metric].notna().any():
+            continue
+        rows = history[history[metric].notna()]
+        per_run = rows.groupby(hue)[x].nunique() if hue in rows else pd.Series([rows[x].nunique()])
+        if int(per_run.max()) >= 2:
+            keep.append(metric)
+    return keep
+
+
 def plot_training_curves(history: pd.DataFrame, *, x: str = "epoch",
                          metrics: Sequence[str] | None = None, hue: str = "run") -> Figure:
-    """Training history (long or wide per-run table) -> one panel per metric."""
+    """Training history (long or wide per-run table) -> one panel per metric, over the epochs
+    where it was computed; a metric computed at fewer than two epochs gets no panel
+    (:func:`curve_metrics`). The run legend sits outside the panels, at the right."""
     if x not in history:
         raise ValueError(f"history lacks the {x!r} column (columns: {list(history.columns)})")
     numeric = [c for c in history.columns if c not in (x, hue) and pd.api.types.is_numeric_dtype(history[c])]
-    metrics = [m for m in (metrics or numeric) if m in history and history[m].notna().any()]
+    metrics = curve_metrics(history, metrics or numeric, x=x, hue=hue)
     if not metrics:
-        raise ValueError("no numeric metric column to plot")
-    fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 3), squeeze=False)
+        raise ValueError("no numeric metric computed at two or more epochs to plot")
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics) + 1.4, 3), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
-        sns.lineplot(history, x=x, y=metric, hue=hue if hue in history else None, ax=ax,
-                     marker="o", errorbar=None)
+        data = history[history[metric].notna()]
+        sns.lineplot(data, x=x, y=metric, hue=hue if hue in data else None, ax=ax,
+                     marker="o", errorbar=None, legend=ax is axes[0][0])
         ax.set_title(metric, fontsize=9)
     fig.tight_layout()
+    legend = axes[0][0].get_legend()
+    if legend is not None:
+        handles, labels = axes[0][0].get_legend_handles_labels()
+        legend.remove()
+        fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8,
+                   frameon=False, title=hue)
     return fig
 
 
