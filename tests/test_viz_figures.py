@@ -74,6 +74,9 @@ def test_training_curves_and_bars_and_masks():
     once = hist.assign(val_PxAP=[None, 50.0, None, 60.0])
     assert figures.curve_metrics(once, ["train_loss", "val_PxAP"]) == ["train_loss"]
     assert len(figures.plot_training_curves(once).axes) == 2
+    one_epoch = hist[hist["epoch"] == 1]  # nothing has two epochs: each metric as dots
+    assert figures.curve_metrics(one_epoch, ["train_loss", "val_MaxBoxAccV2"]) == [
+        "train_loss", "val_MaxBoxAccV2"]
     with pytest.raises(ValueError, match="'epoch'"):
         figures.plot_training_curves(hist.drop(columns="epoch"))
     bars = pd.DataFrame({"class": ["a", "b"], "iou": [10.0, 20.0], "method": ["cam", "moana"]})

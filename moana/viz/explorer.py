@@ -245,7 +245,7 @@ def render_view(
     left.set_title(f"{data.image_ids[image]}\n{method}: {data.class_name(k)} map"
                    + (" (the true class)" if k == data.labels[image] else f" (true: {truth})"),
                    fontsize=8)
-    left.plot([], [], color="white", linewidth=0.8, label="region >= threshold")
+    left.plot([], [], color="0.6", linewidth=0.8, label="white outline: score >= threshold")
     left.legend(loc="upper left", bbox_to_anchor=(0.0, -0.01), ncol=3, fontsize=7,
                 frameon=False, handlelength=1.2, columnspacing=0.8)
     atts = data.attentions.get(method)

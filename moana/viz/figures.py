@@ -214,16 +214,18 @@ def plot_axis_attentions(
 def curve_metrics(history: pd.DataFrame, metrics: Sequence[str], *, x: str = "epoch",
                   hue: str = "run") -> list[str]:
     """The ``metrics`` worth a curve: present, and computed at two or more epochs of some run
-    (val metrics computed only after the last epoch would be a single dot)."""
-    keep = []
+    (val metrics computed only after the last epoch would be a single dot). When none is (a
+    one-epoch run), those computed at all."""
+    present, keep = [], []
     for metric in metrics:
         if metric not in history or not history[metric].notna().any():
             continue
+        present.append(metric)
         rows = history[history[metric].notna()]
         per_run = rows.groupby(hue)[x].nunique() if hue in rows else pd.Series([rows[x].nunique()])
         if int(per_run.max()) >= 2:
             keep.append(metric)
-    return keep
+    return keep or present
 
 
 def plot_training_curves(history: pd.DataFrame, *, x: str = "epoch",
@@ -236,7 +238,7 @@ def plot_training_curves(history: pd.DataFrame, *, x: str = "epoch",
     numeric = [c for c in history.columns if c not in (x, hue) and pd.api.types.is_numeric_dtype(history[c])]
     metrics = curve_metrics(history, metrics or numeric, x=x, hue=hue)
     if not metrics:
-        raise ValueError("no numeric metric computed at two or more epochs to plot")
+        raise ValueError("no numeric metric column to plot")
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics) + 1.4, 3), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
         data = history[history[metric].notna()]
