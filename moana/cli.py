@@ -29,7 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
                            "MaxBoxAcc/MaxBoxAccV2 or PxAP/PIoU of saved score maps"),
     "train": ("moana.train.commands", "train a WSOL model (CAM / MoANA) and record the run"),
     "evaluate": ("moana.train.commands", "recompute a run's metrics on a split"),
-    "config": ("moana.train.config_commands", "show a resolved train config as YAML"),
+    "config": ("moana.train.config_commands", "list the shipped configs or show one resolved (YAML)"),
     "wsss": ("moana.wsss.commands", "weakly supervised semantic segmentation (IRN-style)"),
     "reproduce": ("moana.reproduce", "run notebooks/ with papermill and regenerate results/"),
 }
