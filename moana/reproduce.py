@@ -396,12 +396,16 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--profile", choices=sorted(PROFILES), default="smoke",
                         help="smoke: synthetic data, CPU, minutes; paper: real datasets, GPU")
     parser.add_argument("--only", action="append", metavar="STAGE",
-                        help="run only this stage (e.g. 03 or 03_attention_maps); repeatable")
+                        help="run only this stage (e.g. 03 or 03_attention_maps); repeatable "
+                             "(default: every stage)")
     parser.add_argument("--results", default="results", help="published results folder")
     parser.add_argument("--work-dir", default="work",
-                        help="intermediate datasets, runs and checkpoints")
+                        help="intermediate datasets, runs and checkpoints (moana train's default "
+                             "folder too)")
     parser.add_argument("-p", "--param", action="append", metavar="[STAGE.]NAME=VALUE",
-                        help="override a notebook parameter (YAML value), e.g. -p 01.epochs=1")
+                        help="override a notebook parameter (YAML value), e.g. -p 01.epochs=1; "
+                             "checked against the notebook's parameters cell (name and type) "
+                             "before any stage starts; repeatable")
     parser.add_argument("--notebooks", default=None, metavar="DIR",
                         help="folder of the numbered notebooks (default: the checkout's "
                              "notebooks/, else ./notebooks)")
