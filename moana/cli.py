@@ -29,7 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
                            "MaxBoxAcc/MaxBoxAccV2 or PxAP/PIoU of saved score maps"),
     "train": ("moana.train.commands", "train a WSOL model (CAM / MoANA) and record the run"),
     "evaluate": ("moana.train.commands", "recompute a run's metrics on a split"),
-    "config": ("moana.train.config_commands", "show a resolved train config as YAML"),
+    "config": ("moana.train.config_commands", "list the shipped configs or show one resolved (YAML)"),
     "wsss": ("moana.wsss.commands", "weakly supervised semantic segmentation (IRN-style)"),
     "reproduce": ("moana.reproduce", "run notebooks/ with papermill and regenerate results/"),
 }
@@ -53,14 +53,19 @@ def plain_text(text: str) -> str:
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows every option's default (unless its help already names one, or it has none worth
-    showing: None, False, suppressed) and prints docstring text without reST markup."""
+    """Shows every option's default (unless its help already names one): ``none`` for an
+    optional input left out, ``off`` for a switch; prints docstring text without reST markup."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = plain_text(action.help or "")
         if ("default" in text.lower() or f"({action.default})" in text
-                or action.default in (None, False, argparse.SUPPRESS) or not action.option_strings):
+                or action.default is argparse.SUPPRESS or not action.option_strings
+                or action.required):
             return text
+        if action.default is None:  # an optional input: say that leaving it out is allowed
+            return text + " (default: none)"
+        if action.default is False and action.nargs == 0:  # a switch
+            return text + " (default: off)"
         return text + " (default: %(default)s)"
 
     def _format_text(self, text: str) -> str:

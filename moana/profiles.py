@@ -67,7 +67,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "03_attention_maps": {
             "backbone": "small",
             "methods": ["cam", "moana"],
-            "num_images": 4,
+            "num_images": 16,
         },
         "04_wsss_pseudo_masks": {
             "wsss_config": "smoke",
@@ -104,7 +104,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "03_attention_maps": {
             "backbone": "resnet50",
             "methods": ["cam", "moana"],
-            "num_images": 8,
+            "num_images": 16,
         },
         "04_wsss_pseudo_masks": {
             "wsss_config": "paper",

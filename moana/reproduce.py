@@ -19,6 +19,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -33,6 +34,12 @@ NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 #: matplotlib backend of the notebooks' kernels: inline, so executed copies keep their figures
 #: (an inherited MPLBACKEND=Agg, as test runs set, would leave them without images)
 KERNEL_MPLBACKEND = "module://matplotlib_inline.backend_inline"
+#: environment of the notebooks' kernels: the inline backend, and no tqdm bars (in an executed
+#: copy a bar is a frozen widget or a partial line; progress reaches the terminal through
+#: :mod:`moana.progress` instead)
+KERNEL_ENV = {"MPLBACKEND": KERNEL_MPLBACKEND, "TQDM_DISABLE": "1"}
+#: the kernel's own start-up warning about unencrypted local TCP sockets is not for the reader
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
 #: what the runner owns inside results/; anything else there is left alone.
 MANAGED = ("tables", "figures", "notebooks", "manifest.json", "README.md")
 MANIFEST = "manifest.json"
@@ -123,10 +130,11 @@ def papermill_executor(kernel_name: str = "python3", log_output: bool = False,
     def execute(notebook: Path, output: Path, parameters: dict[str, Any]) -> None:
         import papermill as pm
 
-        with kernel_environment(MPLBACKEND=KERNEL_MPLBACKEND):
+        with kernel_environment(**KERNEL_ENV):
             pm.execute_notebook(str(notebook), str(output), parameters=parameters,
                                 kernel_name=kernel_name, cwd=str(notebook.parent),
-                                progress_bar=progress_bar, log_output=log_output)
+                                progress_bar=progress_bar, log_output=log_output,
+                                extra_arguments=list(KERNEL_ARGUMENTS))
 
     return execute
 
@@ -197,6 +205,7 @@ def reproduce(
     if results_dir == work_dir or work_dir in results_dir.parents or results_dir in work_dir.parents:
         raise ValueError(f"work dir {work_dir} and results dir {results_dir} must not contain each other")
 
+    check_parameters(profile, stages, notebooks_dir, overrides or {}, work_dir=work_dir)
     previous = _read_manifest(results_dir)
     results_dir.parent.mkdir(parents=True, exist_ok=True)
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -209,10 +218,12 @@ def reproduce(
         (staging / "notebooks").mkdir(exist_ok=True)
         for number, stage in enumerate(stages, start=1):
             if echo:
-                print(f"[moana reproduce] {number}/{len(stages)} {stage} ({profile}) ...", flush=True)
-            record = _run_stage(run_one, profile, stage, notebooks_dir=notebooks_dir,
-                                work_dir=work_dir, staging=staging, results_dir=results_dir,
-                                overrides=overrides)
+                print(f"[moana reproduce] {number}/{len(stages)} {stage} ({profile})"
+                      f"{_expected(previous, stage, profile)} ...", flush=True)
+            with progress_echo(work_dir / f".progress-{stage}.txt", f"  {stage}: ", echo=echo):
+                record = _run_stage(run_one, profile, stage, notebooks_dir=notebooks_dir,
+                                    work_dir=work_dir, staging=staging, results_dir=results_dir,
+                                    overrides=overrides)
             manifest["stages"][stage] = record
             if echo:
                 print(f"[moana reproduce] {number}/{len(stages)} {stage} done in "
@@ -220,7 +231,7 @@ def reproduce(
         manifest["stages"] = {s: manifest["stages"][s] for s in STAGES if s in manifest["stages"]}
         manifest.update(profile=profile, commit=git_commit(),
                         created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                        work_dir=str(work_dir))
+                        work_dir=os.path.relpath(work_dir, notebooks_dir))
         _write_json(staging / MANIFEST, manifest)
         from moana.viz.report import write_results_readme
 
@@ -229,6 +240,82 @@ def reproduce(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return manifest
+
+
+def _expected(previous: dict[str, Any], stage: str, profile: str) -> str:
+    """``", last run 95 s"`` from the previous manifest (same profile), else ``""``."""
+    record = previous.get("stages", {}).get(stage) or {}
+    seconds = record.get("seconds")
+    if record.get("profile") != profile or not isinstance(seconds, (int, float)):
+        return ""
+    return f", last run {seconds:.0f} s" if seconds < 120 else f", last run {seconds / 60:.0f} min"
+
+
+def check_parameters(profile: str, stages: Sequence[str], notebooks_dir: Path,
+                     overrides: dict[str, Any], *, work_dir: Path) -> None:
+    """Before any notebook starts: every ``-p`` override names a declared parameter of its
+    stage with a value of the declared type, and every preset value fits its declared type
+    (:mod:`moana.nbparams`). Raises ValueError listing the valid names / expected type."""
+    from moana.nbparams import check_overrides, check_values, declared_parameters
+
+    declared = {s: declared_parameters(notebooks_dir / f"{s}.ipynb") for s in stages}
+    check_overrides(declared, overrides, stage_name)
+    for stage in stages:
+        params = stage_parameters(profile, stage, work_dir=work_dir, output_dir=work_dir,
+                                  overrides=overrides)
+        check_values(stage, declared[stage], params)
+
+
+@contextlib.contextmanager
+def progress_echo(path: Path, prefix: str, *, echo: bool = True,
+                  interval_s: float = 1.0) -> Iterator[None]:
+    """While the block runs, print (with ``prefix``) each line that code in the kernel appends
+    through :func:`moana.progress.report` (the file ``path`` is named to it in
+    :data:`moana.progress.PROGRESS_ENV`); the file is removed afterwards."""
+    from tqdm.auto import tqdm
+
+    from moana.progress import PROGRESS_ENV
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"")
+    stop = threading.Event()
+    offset = 0
+
+    def pump() -> None:
+        nonlocal offset
+        while True:
+            finished = stop.wait(interval_s)
+            with open(path, "rb") as handle:
+                handle.seek(offset)
+                chunk = handle.read()
+            complete = chunk[: chunk.rfind(b"\n") + 1]
+            offset += len(complete)
+            for line in complete.decode("utf-8", "replace").splitlines():
+                if echo:  # above papermill's cell bar, which then redraws below
+                    tqdm.write(f"{prefix}{line}", file=sys.stdout)
+            if finished:
+                return
+
+    thread = threading.Thread(target=pump, name="moana-progress", daemon=True)
+    thread.start()
+    try:
+        with kernel_environment(**{PROGRESS_ENV: str(path)}):
+            yield
+    finally:
+        stop.set()
+        thread.join()
+        path.unlink(missing_ok=True)
+
+
+def _failure_sentence(err: BaseException) -> str:
+    """The notebook's own error first: ``"ValueError: ... (cell In [5])"`` for papermill's
+    execution error, else the exception's last line."""
+    if getattr(err, "ename", None):
+        lines = str(getattr(err, "evalue", "")).strip().splitlines()
+        cell = getattr(err, "exec_count", None)
+        return f"{err.ename}: {lines[-1] if lines else ''}" + (f" (cell In [{cell}])" if cell else "")
+    lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
+    return f"{type(err).__name__}: {lines[-1] if lines else ''}"
 
 
 def _carry_over(results_dir: Path, staging: Path, previous: dict[str, Any],
@@ -266,14 +353,20 @@ def _run_stage(run_one: Executor, profile: str, stage: str, *, notebooks_dir: Pa
             kept.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(out_nb, kept)
         raise StageFailed(
-            f"stage {stage} failed ({type(err).__name__}): {str(err).strip()[-2000:]}\n"
-            f"executed copy with the traceback: {kept}; results in {results_dir} untouched"
+            f"stage {stage} failed: {_failure_sentence(err)}; executed copy with the traceback: "
+            f"{kept} (or rerun with --debug); results in {results_dir} untouched"
         ) from err
+    from moana.nbclean import publish_executed, relative_replacements
+
+    publish_executed(out_nb, relative_replacements(
+        {staging: results_dir, results_dir: results_dir, work_dir: work_dir,
+         notebooks_dir: notebooks_dir, REPO_ROOT: REPO_ROOT}, cwd=notebooks_dir))
     files = sorted(_files(staging) - before) + _stage_outputs(stage)
     return {
         "profile": profile, "seconds": round(time.perf_counter() - start, 1),
         "files": sorted(set(files)),
-        "parameters": {k: v for k, v in params.items() if k not in ("output_dir",)},
+        "parameters": {k: (os.path.relpath(work_dir, notebooks_dir) if k == "work_dir" else v)
+                       for k, v in params.items() if k not in ("output_dir",)},
         "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
 
@@ -303,17 +396,22 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--profile", choices=sorted(PROFILES), default="smoke",
                         help="smoke: synthetic data, CPU, minutes; paper: real datasets, GPU")
     parser.add_argument("--only", action="append", metavar="STAGE",
-                        help="run only this stage (e.g. 03 or 03_attention_maps); repeatable")
+                        help="run only this stage (e.g. 03 or 03_attention_maps); repeatable "
+                             "(default: every stage)")
     parser.add_argument("--results", default="results", help="published results folder")
     parser.add_argument("--work-dir", default="work",
-                        help="intermediate datasets, runs and checkpoints")
+                        help="intermediate datasets, runs and checkpoints (moana train's default "
+                             "folder too)")
     parser.add_argument("-p", "--param", action="append", metavar="[STAGE.]NAME=VALUE",
-                        help="override a notebook parameter (YAML value), e.g. -p 01.epochs=1")
+                        help="override a notebook parameter (YAML value), e.g. -p 01.epochs=1; "
+                             "checked against the notebook's parameters cell (name and type) "
+                             "before any stage starts; repeatable")
     parser.add_argument("--notebooks", default=None, metavar="DIR",
                         help="folder of the numbered notebooks (default: the checkout's "
                              "notebooks/, else ./notebooks)")
     parser.add_argument("--kernel", default="python3", help="Jupyter kernel name")
-    parser.add_argument("--log-output", action="store_true", help="stream notebook output")
+    parser.add_argument("--log-output", action="store_true",
+                        help="also stream every notebook's cell output to the terminal")
     parser.add_argument("--quiet", action="store_true",
                         help="no per-cell progress bar (also when CI is set); one line per stage")
     parser.set_defaults(func=_run)

@@ -63,3 +63,46 @@ def read_scoremap(path: str | os.PathLike) -> np.ndarray:
 def load_scoremap(directory: str | os.PathLike, image_id: str) -> np.ndarray:
     """Read one score map. Also accepts ``<dir>/<image id>.npy`` (wsolevaluation's loader form)."""
     return read_scoremap(scoremap_file(directory, image_id))
+
+
+#: written by ``moana evaluate --save-cams`` beside the maps: how they were made and scored
+PROTOCOL_FILE = "protocol.json"
+#: wsolevaluation's CAM threshold step (``--cam_curve_interval``), the kit's default everywhere
+DEFAULT_STEP = 0.001
+
+
+def protocol(step: float, normalization: str, multi_contour: bool | None) -> dict[str, object]:
+    """What decides a localization number beyond the maps: the CAM threshold step, the CAM
+    normalization and the box contour mode (``all_contours`` = MaxBoxAccV2's multi-contour
+    rule, ``largest_contour`` = MaxBoxAcc's, ``both``: each metric with its own)."""
+    contour = "both" if multi_contour is None else (
+        "all_contours" if multi_contour else "largest_contour")
+    return {"cam_step": float(step), "cam_normalization": normalization, "contour_mode": contour}
+
+
+def write_protocol(directory: str | os.PathLike, record: dict[str, object]) -> Path:
+    """``<dir>/protocol.json`` (atomically): the :func:`protocol` the maps were scored with."""
+    import json
+
+    from moana.io import atomic_write_text
+
+    path = Path(directory) / PROTOCOL_FILE
+    atomic_write_text(path, json.dumps(record, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def read_protocol(directory: str | os.PathLike) -> dict[str, object] | None:
+    """The recorded :func:`protocol` of a score-map folder, or None when there is none.
+    Raises ValueError naming the file when it is not a JSON object."""
+    import json
+
+    path = Path(directory) / PROTOCOL_FILE
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}:{err.lineno}: not valid JSON ({err.msg})") from err
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object")
+    return data

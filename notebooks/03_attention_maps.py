@@ -21,8 +21,9 @@
 # features with it, so less discriminative object parts are activated too. This notebook loads the
 # runs of stage 01, draws the paper's qualitative figure (image, CAM, MoANA map, ground-truth and
 # predicted boxes) and the three attentions for chosen test images, and opens an interactive
-# explorer. Under papermill the explorer's views are also saved as static PNGs, since executed
-# notebooks do not keep widget state.
+# explorer. Every map is the one the evaluator scores: the map of the image's true class (for
+# ACoL, erased at that class). The explorer's current view and a few saved views also appear as
+# pictures, so the executed copy shows them without a running kernel.
 
 # %% tags=["parameters"]
 profile: str = "smoke"  # smoke | paper: the preset the runner took these values from
@@ -32,17 +33,18 @@ seed: int = 0  # seed of the image choice
 device: str = "cpu"  # cpu | cuda
 backbone: str = "small"  # which stage-01 runs to show (<backbone>-cam, <backbone>-moana)
 methods: list = ["cam", "moana"]  # methods to compare (their runs must exist)
-num_images: int = 4  # test images in the figures and the explorer
+num_images: int = 16  # test images in the explorer (the grid shows the first 4)
 threshold: float = -1.0  # CAM threshold for the predicted boxes (<0: each run's val-selected one)
 checkpoint: str = "best"  # best | last
 
 # %%
 import numpy as np
 
-from moana.experiments.data import wsol_dataset
+from moana.experiments.data import class_names, wsol_dataset
 from moana.experiments.runs import load_method_runs
 from moana.profiles import load_data_info, work_layout
-from moana.viz.explorer import Explorer, collect_explorer_data, predicted_boxes, render_view, scoremap
+from moana.viz.explorer import (ATTENTION_LABELS, Explorer, collect_explorer_data, predicted_boxes,
+                                render_view, scoremap)
 from moana.viz.figures import plot_axis_attentions, plot_qualitative_grid, save_figure
 
 layout = work_layout(work_dir)
@@ -59,22 +61,26 @@ thresholds = {m: r.threshold for m, r in loaded.items()}
 test = wsol_dataset(info, "test", image_size=loaded[methods[-1]].config.data.image_size)
 rng = np.random.default_rng(seed)
 indices = sorted(rng.choice(len(test), size=min(num_images, len(test)), replace=False).tolist())
-data = collect_explorer_data(models, test, indices, device=device)
+names = class_names(info, loaded[methods[-1]].model.num_classes)
+data = collect_explorer_data(models, test, indices, class_names=names, device=device)
 thresholds
 
 # %% [markdown]
 # ## Qualitative comparison: CAM vs MoANA (red: ground truth, green: predicted at the val threshold)
+#
+# Each map is for the image's true class (named above the image), as the evaluator scores it.
 
 # %%
 size = data.images[0].shape[:2]
-maps = {m: [scoremap(data.class_maps[m][i, data.labels[i]], size) for i in range(len(indices))]
-        for m in methods}
+grid = range(min(4, len(indices)))
+maps = {m: [scoremap(data.class_maps[m][i, data.labels[i]], size) for i in grid] for m in methods}
 boxes = {m: [predicted_boxes(s, thresholds[m]) for s in maps[m]] for m in methods}
-fig = plot_qualitative_grid(data.images, maps, data.gt_boxes, boxes,
-                            titles=[f"class {y}" for y in data.labels])
+fig = plot_qualitative_grid([data.images[i] for i in grid], maps, [data.gt_boxes[i] for i in grid],
+                            boxes, titles=[f"map for: {data.class_name(data.labels[i])}" for i in grid])
 save_figure(fig, "qualitative_cam_vs_moana", output_dir, dataset=info["dataset"], synthetic=synthetic,
-            close=False, caption="Test images: CAM and MoANA score maps with ground-truth (red) and "
-                                 "predicted boxes (green) at each run's val-selected threshold")
+            close=False, caption="Test images: CAM and MoANA score maps of each image's true class (the maps "
+                                 "the evaluator scores) with ground-truth (red) and predicted "
+                                 "boxes (green) at each run's val-selected threshold")
 
 # %% [markdown]
 # ## The three axis attentions and the expanded map
@@ -92,19 +98,22 @@ print("methods with attention modules:", attention_methods or "none")
 # %% [markdown]
 # ## Explorer
 #
-# Slide through the images, switch the method, the class whose CAM is shown, the CAM threshold
-# and the attention view. (Red: ground truth; green: the box at the chosen threshold; white: the
-# thresholded region.)
+# Slide through the images, switch the method, the class whose map is shown (default: the true
+# class, the map the evaluator scores), the CAM threshold, the overlay's opacity and the right
+# panel (the raw image or one of MoANA's attentions). Red: ground truth; green: the box at the
+# chosen threshold; white: the region above it. The colour bars say what the colours mean.
+# (Open it live: JupyterLab from the project's `.venv`, after stages 00 and 01 have run.)
 
 # %%
 explorer = Explorer(data, thresholds=thresholds)  # starts on MoANA; each method keeps its val threshold
-explorer.widget
+explorer
 
 # %% [markdown]
-# Static copies of a few explorer views (executed notebooks keep no widget state).
+# Static copies of a few explorer views (saved under `figures/`).
 
 # %%
 for view, (method, att) in enumerate([(methods[0], "none"), (methods[-1], "map"), (methods[-1], "c")]):
     fig = render_view(data, image=0, method=method, threshold=thresholds[method], attention=att)
     save_figure(fig, f"explorer_view_{view}", output_dir, dataset=info["dataset"], synthetic=synthetic,
-                close=False, caption=f"Explorer view: {method} score map and boxes, attention view '{att}' (image 0)")
+                close=False, caption=f"Explorer view: {method} score map of the true class of image 0 and boxes; "
+                        f"right panel: {ATTENTION_LABELS[att]}")

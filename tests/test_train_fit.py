@@ -144,6 +144,20 @@ def test_cli_train_and_evaluate(data_root: Path, tmp_path: Path, capsys):
         assert again[key] == pytest.approx(final[key]), key
     files = sorted(cams.rglob("*.npy"))
     assert len(files) == 6
+    # one metric, one number: scoring the saved maps gives the numbers `evaluate` printed (the
+    # step `evaluate` used is recorded beside the maps and is evaluate-scoremaps' default)
+    recorded = json.loads((cams / "protocol.json").read_text())
+    assert recorded == {"cam_step": 0.05, "cam_normalization": "minmax",
+                        "contour_mode": "all_contours"} == again["protocol"]
+    scored = tmp_path / "scored.json"
+    assert cli_main(["evaluate-scoremaps", "--scoremaps", str(cams), "--metadata",
+                     str(data_root / "metadata" / "test"), "--mask-root", str(data_root / "images"),
+                     "--quiet", "--output", str(scored)]) == 0
+    capsys.readouterr()
+    offline = json.loads(scored.read_text())
+    assert offline["step"] == 0.05 and offline["protocol"]["step_from"] == "protocol.json"
+    assert offline["PxAP"] == pytest.approx(again["PxAP"])
+    assert offline["MaxBoxAccV2"] == pytest.approx(again["MaxBoxAccV2"])
     scoremap = np.load(files[0])
     assert scoremap.shape == (32, 32) and 0 <= scoremap.min() and scoremap.max() <= 1
     via_api = evaluate_run(run_dir, "val", write=False, quiet=True)

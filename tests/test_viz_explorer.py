@@ -93,8 +93,10 @@ def test_explorer_widgets_redraw_headless():
     explorer.threshold.value = 0.6
     explorer.attention.value = "h"
     assert explorer.renders == 7  # one redraw per change, none extra for the threshold restore
+    explorer.opacity.value = 0.0
+    assert explorer.renders == 8
     assert explorer.state == {"image": 2, "method": "moana", "class_index": 1, "threshold": 0.6,
-                              "attention": "h"}
+                              "opacity": 0.0, "attention": "h"}
     title = explorer.figure.axes[0].get_title()
     assert "img2.png" in title and "moana: fish" in title
     assert explorer.figure.axes[1].get_title() == "height attention"
@@ -154,3 +156,65 @@ def test_collect_explorer_data_from_models(tmp_path):
     assert data.images[0].shape == (32, 32, 3) and data.gt_boxes[0].shape[1] == 4
     assert all(not getattr(m, "record_attention", False) for m in models["moana"].attention_modules())
     render_view(data, method="moana", attention="w")
+
+
+def test_view_explains_itself():
+    """Colour bars with what the colour means, the raw image beside the overlay, the legend
+    under the image (outside it), full control labels, class names, a static picture."""
+    data = _data()
+    fig = render_view(data, method="moana", attention="h")
+    labels = [ax.get_ylabel() for ax in fig.axes[2:]]
+    assert "CAM score (min-max normalised)" in labels and "attention weight" in labels
+    legend = fig.axes[0].get_legend()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    image_box = fig.axes[0].get_window_extent(renderer)
+    assert legend.get_window_extent(renderer).y1 <= image_box.y0 + 1  # below the image
+    raw = render_view(data, method="cam", attention="none")
+    assert raw.axes[1].get_title().startswith("raw image") and raw.axes[1].images
+    assert "fish map (true: bird)" in render_view(data, class_index=1).axes[0].get_title()
+    with pytest.raises(ValueError, match="opacity"):
+        render_view(data, opacity=1.5)
+    explorer = Explorer(data)
+    described = [c.description for c in explorer.controls.values()]
+    assert described == ["image", "method", "class", "CAM threshold", "overlay opacity",
+                         "right panel"]
+    assert [o[0] for o in explorer.attention.options] == ["raw image", "channel c", "height h",
+                                                          "width w", "expanded map"]
+    bundle = explorer._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle and "image/png" in bundle
+
+
+def test_background_class_named_or_hidden():
+    from moana.experiments.data import class_names
+
+    info = {"synthetic": True, "num_classes": 2}
+    assert class_names(info, 3) == ["class 0", "class 1", "background (synthetic, train only)"]
+    assert class_names({"synthetic": False, "num_classes": 2}, 2) == ["class 0", "class 1"]
+    data = _data(k=3)
+    data.hidden_classes = (2,)
+    assert [o[1] for o in Explorer(data).class_index.options] == [-1, 0, 1]
+
+
+def test_acol_maps_are_the_evaluators(tmp_path):
+    """Issue: ACoL's maps depend on the class it erases at; the explorer must show the map at the
+    true label (what CAMNet.cams, hence the evaluator, scores), not at the prediction."""
+    import torch
+
+    from moana.data.synthetic import make_wsol_dataset
+    from moana.data.wsol import WSOLDataset
+    from moana.models import build_model
+
+    bench = make_wsol_dataset(tmp_path / "b", num_classes=3, image_size=32,
+                              per_class={"train": 1, "val": 1, "test": 3})
+    test = WSOLDataset(bench.data_root, bench.metadata_root / "test", train=False, image_size=32)
+    torch.manual_seed(0)
+    model = build_model("small", method="acol", num_classes=3).eval()
+    indices = list(range(len(test)))
+    data = collect_explorer_data({"acol": model}, test, indices)
+    batch = torch.stack([test[i][0] for i in indices])
+    with torch.no_grad():
+        expected = model.cams(batch, data.labels).numpy()
+    got = data.class_maps["acol"][np.arange(len(indices)), data.labels]
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)

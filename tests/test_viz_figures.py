@@ -68,7 +68,15 @@ def test_axis_attentions_panels():
 def test_training_curves_and_bars_and_masks():
     hist = pd.DataFrame({"epoch": [1, 2, 1, 2], "run": ["a", "a", "b", "b"],
                          "train_loss": [1.0, 0.5, 1.2, 0.7], "val_MaxBoxAccV2": [10, 20, 15, 25]})
-    assert len(figures.plot_training_curves(hist).axes) == 2
+    fig = figures.plot_training_curves(hist)
+    assert len(fig.axes) == 2 and fig.legends and not fig.axes[0].get_legend()  # legend outside
+    # a val metric computed after the last epoch only is a dot: no panel for it
+    once = hist.assign(val_PxAP=[None, 50.0, None, 60.0])
+    assert figures.curve_metrics(once, ["train_loss", "val_PxAP"]) == ["train_loss"]
+    assert len(figures.plot_training_curves(once).axes) == 2
+    one_epoch = hist[hist["epoch"] == 1]  # nothing has two epochs: each metric as dots
+    assert figures.curve_metrics(one_epoch, ["train_loss", "val_MaxBoxAccV2"]) == [
+        "train_loss", "val_MaxBoxAccV2"]
     with pytest.raises(ValueError, match="'epoch'"):
         figures.plot_training_curves(hist.drop(columns="epoch"))
     bars = pd.DataFrame({"class": ["a", "b"], "iou": [10.0, 20.0], "method": ["cam", "moana"]})
@@ -92,3 +100,17 @@ def test_denormalize_roundtrip():
     assert np.abs(out.astype(float) / 255 - img.transpose(1, 2, 0)).max() < 0.01
     with pytest.raises(ValueError, match="3xHxW"):
         figures.denormalize(np.zeros((4, 4)))
+
+
+def test_saved_pdf_has_no_date(tmp_path):
+    import matplotlib.pyplot as plt
+
+    paths = []
+    for name in ("a", "b"):
+        fig = plt.figure()
+        fig.gca().plot([0, 1])
+        figures.save_figure(fig, name, tmp_path, caption="c", dataset="toy", synthetic=True,
+                            show=False)
+        paths.append(tmp_path / "figures" / f"{name}.pdf")
+    first, second = (p.read_bytes() for p in paths)
+    assert b"CreationDate" not in first and first == second

@@ -15,8 +15,25 @@ _SHARED_KNOBS = ("seed", "num_classes", "image_size", "body_fraction", "body_asp
                  "noise")
 
 
-#: one-line meanings of the knobs whose names do not say it (the specs' docstrings say more)
+#: one-line meaning and unit of every knob (the specs' docstrings say more)
 _KNOB_HELP = {
+    "seed": "random seed of the generated images (independent of any training seed)",
+    "num_classes": "object classes (labels 0..N-1)",
+    "image_size": "image side in px (--kind voc: LOW,HIGH range of sides)",
+    "per_class": "images per class and split, SPLIT=N,... (e.g. train=100,val=50,test=50)",
+    "body_fraction": "LOW,HIGH body area as a fraction of the image area",
+    "body_aspect": "LOW,HIGH minor/major axis ratio of the body (1 = round)",
+    "body_roughness": "largest relative amplitude of the body outline's waves (0 = smooth)",
+    "body_contrast": "least difference (0..1 brightness) between body and background under it",
+    "stripe_contrast": "LOW,HIGH stripe amplitude, relative brightness (0..1)",
+    "stripe_period": "LOW,HIGH stripe period in px",
+    "mark_fraction": "LOW,HIGH mark area as a fraction of the body area (at least 3x3 px)",
+    "clutter": "clutter strokes per 64x64 px",
+    "noise": "pixel noise standard deviation (0..1 brightness)",
+    "num_train": "train_aug images of the VOC-style tree",
+    "num_val": "val images of the VOC-style tree",
+    "objects": "LOW,HIGH objects per image",
+    "border": "width in px of the 255 (ignore) band around each object mask",
     "body_evidence": "probability that a body's stripes run at its class's orientation",
     "mark_hidden": "fraction of training images drawn without the class mark (the control)",
     "hidden_body_evidence": "probability that a hidden-mark training image's body runs at its "
@@ -52,6 +69,29 @@ def _per_class(text: str) -> dict[str, int]:
     return out
 
 
+def _show(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return ",".join(f"{k}={v}" for k, v in value.items())
+    return str(value)
+
+
+def _knob_defaults(name: str) -> str:
+    """``"default: wsol 4, voc 20"`` (or one value when only one kind has the knob)."""
+    import dataclasses
+
+    from moana.data.synthetic import VOCSynthSpec, WSOLSynthSpec
+
+    shown = []
+    for kind, cls in (("wsol", WSOLSynthSpec), ("voc", VOCSynthSpec)):
+        for f in dataclasses.fields(cls):
+            if f.name == name:
+                value = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+                shown.append(f"{kind} {_show(value)}")
+    return "default: " + ", ".join(shown)
+
+
 def _synth_flags() -> dict[str, tuple[type | Any, str]]:
     """Flag name -> (parser, help) for every field of WSOLSynthSpec / VOCSynthSpec."""
     import dataclasses
@@ -82,6 +122,12 @@ def _synth(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     knobs = {name: getattr(args, name) for name in _synth_flags()
              if getattr(args, name, None) is not None}
+    spec = synthetic.WSOLSynthSpec if args.kind == "wsol" else synthetic.VOCSynthSpec
+    foreign = [name for name in knobs if name not in spec.__dataclass_fields__]
+    if foreign:
+        other = "voc" if args.kind == "wsol" else "wsol"
+        flags = ", ".join("--" + n.replace("_", "-") for n in foreign)
+        raise ValueError(f"{flags}: only for --kind {other}, not --kind {args.kind}")
     if args.kind == "wsol":
         if "image_size" in knobs:
             low, high = knobs["image_size"]
@@ -147,12 +193,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(default: that kind's default); pairs are LOW,HIGH; --per-class train=100,val=50,test=50.")
     synth.add_argument("--kind", choices=("wsol", "voc"), default="wsol",
                        help="wsolevaluation layout (WSOL) or VOC 2012 layout (WSSS)")
-    synth.add_argument("--out", type=Path, required=True, help="output folder")
+    synth.add_argument("--out", type=Path, required=True,
+                       help="output folder (created; the dataset is written inside it)")
     for name, (parse, owner) in _synth_flags().items():
-        where = "" if name in _SHARED_KNOBS else f" ({owner} only)"
+        where = "" if name in _SHARED_KNOBS else (
+            "; --kind wsol only" if owner == "WSOLSynthSpec" else "; --kind voc only")
         synth.add_argument("--" + name.replace("_", "-"), dest=name, type=parse, default=None,
-                           help=f"{_KNOB_HELP[name]} (knob {name}{where})" if name in _KNOB_HELP
-                           else f"knob {name}{where}")
+                           help=f"{_KNOB_HELP.get(name, 'knob ' + name)} "
+                                f"({_knob_defaults(name)}{where})")
     synth.set_defaults(func=_synth)
 
     chk = sub.add_parser("check", help="report every problem of a dataset (file and line)")

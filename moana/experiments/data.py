@@ -30,6 +30,17 @@ def synthetic_info(wsol: Any, voc_root: Path | None) -> dict[str, Any]:
     }
 
 
+def class_names(info: Mapping[str, Any], num_outputs: int) -> list[str]:
+    """Names of a classifier's ``num_outputs`` classes on the data of ``info`` (data.json):
+    ``"class k"``, and for the synthetic benchmark's extra output (label ``num_classes``, the
+    train-only class of object-free images) ``"background (synthetic, train only)"``."""
+    names = [f"class {k}" for k in range(num_outputs)]
+    objects = info.get("num_classes")
+    if info.get("synthetic") and isinstance(objects, int) and num_outputs == objects + 1:
+        names[objects] = "background (synthetic, train only)"
+    return names
+
+
 def real_info(dataset: str, data_root: str | Path, metadata_root: str | Path | None,
               voc_root: str | Path | None) -> dict[str, Any]:
     """data.json entries for a real dataset in the wsolevaluation layout (checked to exist)."""

@@ -30,7 +30,7 @@ def evaluate_scoremap_dir(
     scoremaps: str | os.PathLike,
     metadata_dir: str | os.PathLike,
     *,
-    step: float = 0.001,
+    step: float | None = None,
     mask_root: str | os.PathLike | None = None,
     iou_thresholds: tuple[int, ...] = (30, 50, 70),
     workers: int = 1,
@@ -41,7 +41,10 @@ def evaluate_scoremap_dir(
     """Evaluate a folder of saved score maps against a metadata split; returns the metrics
     (percent).
 
-    ``image_size`` is the side S of the square maps (None: the first map's). Raises
+    ``step`` is the CAM threshold step (None: the one ``moana evaluate --save-cams`` recorded
+    in the folder's ``protocol.json``, else wsolevaluation's 0.001), so both commands give one
+    number for the same maps. ``image_size`` is the side S of the square maps (None: the first
+    map's). Raises
     FileNotFoundError for a missing folder or map and ValueError naming the ``.npy`` file for a
     map that is not S x S, not floating point, not finite or not in [0, 1].
     """
@@ -50,6 +53,14 @@ def evaluate_scoremap_dir(
     scoremaps = Path(scoremaps)
     if not scoremaps.is_dir():
         raise FileNotFoundError(f"score-map folder {scoremaps} does not exist")
+    from moana.scoremaps import DEFAULT_STEP, protocol, read_protocol
+
+    recorded = read_protocol(scoremaps) or {}
+    step_source = "--step" if step is not None else (
+        "protocol.json" if "cam_step" in recorded else "default")
+    step = float(step if step is not None else recorded.get("cam_step", DEFAULT_STEP))
+    if not 0 < step < 1:
+        raise ValueError(f"CAM threshold step must be in (0, 1), got {step} ({step_source})")
     metadata = load_wsol_metadata(metadata_dir)
     if not metadata.image_ids:
         raise ValueError(f"{metadata.directory / 'image_ids.txt'} lists no image")
@@ -87,7 +98,10 @@ def evaluate_scoremap_dir(
                 mask_evaluator.accumulate(scoremap, image_id)
         result: dict = {"scoremaps": str(scoremaps), "metadata": str(metadata.directory),
                         "num_images": len(metadata.image_ids), "step": step,
-                        "image_size": image_size}
+                        "image_size": image_size,
+                        "protocol": {**protocol(step, str(recorded.get(
+                            "cam_normalization", "as saved (maps scored as given)")), None),
+                            "step_from": step_source}}
         if box_evaluators:
             single = box_evaluators["largest_contour"].compute()
             multi = box_evaluators["all_contours"].compute()
@@ -158,8 +172,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--scoremaps", required=True, help="folder of <image id>.npy score maps")
     parser.add_argument("--metadata", required=True, help="wsolevaluation split folder")
-    parser.add_argument("--step", type=float, default=0.001, help="CAM threshold step (0.001)")
-    parser.add_argument("--mask-root", default=None, help="folder mask paths are relative to")
+    parser.add_argument("--step", type=float, default=None,
+                        help="CAM threshold step, a fraction of the map's range (default: the "
+                             "step `moana evaluate --save-cams` recorded in the folder's "
+                             "protocol.json, else wsolevaluation's step (0.001))")
+    parser.add_argument("--mask-root", default=None,
+                        help="folder the mask paths of localization.txt are relative to; giving "
+                             "it switches on PxAP / PIoU for a split with masks (default: none)")
     parser.add_argument("--iou", type=int, nargs="+", default=[30, 50, 70],
                         help="IoU thresholds in percent (must include 50)")
     parser.add_argument("--workers", type=int, default=default_workers(),

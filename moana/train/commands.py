@@ -28,6 +28,27 @@ def _selected_line(run_dir: Path | None, metrics: dict[str, Any]) -> str:
             f"{metrics.get('checkpoint')} (epoch {metrics.get('epoch')}, {chosen})")
 
 
+#: where ``moana train`` writes what it generates and records, as ``moana reproduce`` does
+DEFAULT_WORK_DIR = "work"
+
+
+def work_dir_overrides(config: Any, work_dir: str | Path) -> list[str]:
+    """Overrides that put a config's relative output paths under ``work_dir``: the synthetic
+    benchmark it generates (``data.data_root``, ``data.metadata_root``) and its runs
+    (``runtime.output_dir``). Absolute paths and real datasets' roots (read, never written)
+    are kept."""
+    out = []
+    d = config.data
+    if d.dataset == "synthetic":
+        for key in ("data_root", "metadata_root"):
+            value = getattr(d, key)
+            if value and not Path(value).is_absolute():
+                out.append(f"data.{key}={Path(work_dir) / value}")
+    if config.runtime.output_dir and not Path(config.runtime.output_dir).is_absolute():
+        out.append(f"runtime.output_dir={Path(work_dir) / config.runtime.output_dir}")
+    return out
+
+
 def _train(args: argparse.Namespace) -> int:
     from moana.train.config import load_config
     from moana.train.distributed import env_world_size
@@ -46,6 +67,10 @@ def _train(args: argparse.Namespace) -> int:
             raise ValueError("give --config NAME_OR_YAML (shipped: "
                              f"{', '.join(available_configs())}) or --resume RUN_DIR")
         config = load_config(args.config, args.overrides)
+        given = {item.partition("=")[0].strip() for item in args.overrides}
+        moved = [o for o in work_dir_overrides(config, args.work_dir)
+                 if o.partition("=")[0] not in given]  # what the command line sets wins
+        config = load_config(args.config, [*moved, *args.overrides])
         run_dir = Path(args.run_dir) if args.run_dir else None
         if run_dir is None and env_world_size() <= 1:  # under torchrun fit broadcasts rank 0's
             run_dir = default_run_dir(config)
@@ -85,15 +110,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train = subparsers.add_parser(
         "train", help="train a WSOL model (CAM / MoANA) and record the run",
         description="Train with a shipped config or a YAML file; overrides look like "
-                    "optim.lr=0.01. Shipped configs: " + ", ".join(available_configs()))
-    train.add_argument("--config", help="shipped config name or YAML path")
+                    "optim.lr=0.01. The generated synthetic data and the run go under --work-dir "
+                    "(the folder moana reproduce uses). List the shipped configs with "
+                    "`moana config list`; see one with `moana config show NAME`.")
+    train.add_argument("--config", help="shipped config name (see `moana config list`) or YAML path")
+    train.add_argument("--work-dir", default=DEFAULT_WORK_DIR, metavar="DIR",
+                       help="folder for what the run writes: the synthetic benchmark "
+                            "(data.data_root) and the runs (runtime.output_dir) when those are "
+                            "relative; an override of either wins")
     train.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                        help="config overrides, e.g. optim.epochs=3 runtime.seed=1")
     train.add_argument("--run-dir", type=Path, default=None,
-                       help="run directory (default runs/<name>-seed<s>-<time>)")
+                       help="run directory (default: <work-dir>/runs/<name>-seed<s>-<time>)")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last "
                                                             "checkpoint")
-    train.add_argument("--quiet", action="store_true", help="no progress bars")
+    train.add_argument("--quiet", action="store_true", help="no progress bars (default: shown)")
     train.set_defaults(func=_train)
 
     evaluate = subparsers.add_parser(
@@ -103,13 +134,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--run", type=Path, help="run directory")
     evaluate.add_argument("--split", default="test", choices=("train", "val", "test"),
                           help="metadata split to evaluate")
-    evaluate.add_argument("--checkpoint", help="best, last, or a checkpoint file")
+    evaluate.add_argument("--checkpoint", help="best, last, or a checkpoint file (default: the "
+                                               "run's eval.checkpoint)")
     evaluate.add_argument("--config", help="config (with --checkpoint FILE, no --run)")
     evaluate.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                           help="config overrides (with --config)")
     evaluate.add_argument("--save-cams", type=Path, default=None, metavar="DIR",
-                          help="write the score maps as DIR/<image_id>.npy")
+                          help="write the score maps as DIR/<image_id>.npy and the step, "
+                               "normalisation and contour mode as DIR/protocol.json")
     evaluate.add_argument("--output", type=Path, help="also write the metrics to this JSON")
     evaluate.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: config)")
-    evaluate.add_argument("--quiet", action="store_true", help="no progress bars")
+    evaluate.add_argument("--quiet", action="store_true", help="no progress bars (default: shown)")
     evaluate.set_defaults(func=_evaluate)

@@ -1,4 +1,5 @@
-"""``moana config show NAME [KEY=VALUE ...]``: the resolved configuration as YAML, every key.
+"""``moana config show NAME [KEY=VALUE ...]``: the resolved configuration as YAML, every key;
+``moana config list``: the shipped training and WSSS configs with their descriptions.
 
 NAME is a shipped training config (``moana/train/configs``), a shipped WSSS config
 (``moana/wsss/configs``) or a YAML path (``--kind`` picks the schema of a path; by default a
@@ -69,6 +70,30 @@ def show_config(name: str | Path, overrides: list[str] | None = None, kind: str 
     return yaml.safe_dump(data, sort_keys=False)
 
 
+def list_configs() -> list[tuple[str, str, str]]:
+    """``(kind, name, description)`` of every shipped config: training (``moana train``) then
+    WSSS (``moana wsss run``)."""
+    from moana.train.config import CONFIG_DIR as TRAIN_DIR
+    from moana.wsss.config import CONFIG_DIR as WSSS_DIR
+
+    rows = []
+    for kind, folder in (("train", Path(TRAIN_DIR)), ("wsss", Path(WSSS_DIR))):
+        for path in sorted(folder.glob("*.yaml")):
+            try:
+                text = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            except yaml.YAMLError:
+                text = {}
+            rows.append((kind, path.stem, str(text.get("description", "")) if isinstance(text, dict) else ""))
+    return rows
+
+
+def _list(args: argparse.Namespace) -> int:
+    for kind, name, description in list_configs():
+        if args.kind in ("all", kind):
+            print(f"{kind:5s}  {name:32s}  {description}")
+    return 0
+
+
 def _show(args: argparse.Namespace) -> int:
     print(show_config(args.name, args.overrides, args.kind), end="")
     return 0
@@ -76,9 +101,13 @@ def _show(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``moana config show`` to the CLI's ``subparsers``."""
-    config = subparsers.add_parser("config", help="show a resolved configuration",
-                                   description=__doc__.split("\n\n")[1])
+    config = subparsers.add_parser("config", help="list the shipped configs (train and WSSS) "
+                                   "or show one resolved", description=__doc__.split("\n\n")[1])
     sub = config.add_subparsers(dest="config_command", required=True)
+    listing = sub.add_parser("list", help="the shipped configs, one a line: kind, name, description")
+    listing.add_argument("--kind", choices=("all", "train", "wsss"), default="all",
+                         help="which configs: train (moana train) or wsss (moana wsss run)")
+    listing.set_defaults(func=_list)
     show = sub.add_parser("show", help="print a config (shipped name or YAML) with every key")
     show.add_argument("name", help="shipped config name (smoke_moana, smoke, ...) or YAML path")
     show.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")

@@ -64,7 +64,11 @@ class _Scorer:
                                            image_size=size)
         self.save_cams = save_cams
         if save_cams is not None:
-            save_cams.mkdir(parents=True, exist_ok=True)
+            from moana.scoremaps import protocol, write_protocol
+
+            save_cams.mkdir(parents=True, exist_ok=True)  # evaluate-scoremaps reads the step here
+            write_protocol(save_cams, protocol(cfg.cam_step, cfg.cam_normalization,
+                                               cfg.multi_contour))
         self.labels: dict[str, int] = {}
         self.predictions: dict[str, list[int]] = {}
 
@@ -147,7 +151,11 @@ def evaluate_localization(model: nn.Module, dataset: Dataset, settings: EvalSett
     if main:
         metrics = _summarize(scorer.labels, scorer.predictions, scorer.box_eval,
                              scorer.mask_eval, thresholds, topk_localization)
-        metrics["cam_normalization"] = settings.eval_cfg.cam_normalization
+        from moana.scoremaps import protocol
+
+        cfg = settings.eval_cfg
+        metrics["cam_normalization"] = cfg.cam_normalization
+        metrics["protocol"] = protocol(cfg.cam_step, cfg.cam_normalization, cfg.multi_contour)
     return broadcast_object(metrics, settings.dist_info)
 
 

@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader, RandomSampler
 from torch.utils.data.distributed import DistributedSampler
 from tqdm.auto import tqdm
 
+from moana.progress import report
 from moana.train.checkpoint import load_checkpoint, load_model_weights, unwrap
 from moana.train.config import TrainConfig, load_config
 from moana.train.distributed import DistInfo, barrier, broadcast_object, cleanup, init_distributed
@@ -273,6 +274,9 @@ def _make_loop(session: _Session, model: nn.Module, train_set: Any, val_set: Any
     def on_epoch_end(row: dict[str, Any], history: list[dict[str, Any]]) -> None:
         session.run.write_history(history)
         session.save_manifest("running", len(history))
+        if session.main:
+            report(f"run {session.run.path.name}: epoch {row['epoch']}/{o.epochs}, "
+                   f"{time.time() - session.started:.0f} s")
         if not session.quiet:
             shown = {k: row[k] for k in ("train_loss", "train_top1", "val_top1_cls",
                                          "val_MaxBoxAccV2", "val_PxAP") if k in row}

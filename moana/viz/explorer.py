@@ -22,6 +22,12 @@ from matplotlib.figure import Figure
 from moana.viz.figures import GT_COLOR, PRED_COLOR, denormalize, draw_boxes, overlay
 
 ATTENTIONS = ("none", "c", "h", "w", "map")
+#: what the attention menu calls each view ("none": the raw image, beside the overlay)
+ATTENTION_LABELS = {"none": "raw image", "c": "channel c", "h": "height h", "w": "width w",
+                    "map": "expanded map"}
+#: colour-bar labels: what the colour means in each panel
+SCORE_LABEL = "CAM score (min-max normalised)"
+WEIGHT_LABEL = "attention weight"
 
 
 @dataclass
@@ -31,6 +37,8 @@ class ExplorerData:
     ``images`` HxWx3 uint8; ``gt_boxes[i]`` (n, 4) in the displayed image's pixels;
     ``class_maps[method]`` (N, K, h, w) unnormalized CAMs; ``attentions[method][i]`` the
     ``last_attention`` dict of MoANA (keys c, h, w, map; channel-first, batch removed).
+    ``class_maps`` are the maps the evaluator scores: for a method whose maps depend on a class
+    (ACoL erases at a class) they were computed at the ground-truth label of each image.
     """
 
     images: list[np.ndarray]
@@ -40,6 +48,8 @@ class ExplorerData:
     class_maps: dict[str, np.ndarray]
     attentions: dict[str, list[dict[str, np.ndarray]]] = field(default_factory=dict)
     class_names: list[str] | None = None
+    #: class indices left out of the explorer's class menu
+    hidden_classes: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         n = len(self.images)
@@ -98,10 +108,25 @@ def predicted_boxes(score: np.ndarray, threshold: float, *, multi_contour: bool 
     return np.array(boxes, dtype=np.int64)
 
 
-def _draw_attention(ax: Axes, image: np.ndarray, attention: Mapping[str, np.ndarray] | None,
-                    which: str) -> None:
+def _colorbar(fig: Figure, cax: Axes, label: str, lo: float = 0.0, hi: float = 1.0,
+              cmap: str = "viridis") -> None:
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    bar = fig.colorbar(ScalarMappable(Normalize(lo, hi), cmap), cax=cax)
+    bar.set_label(label, fontsize=7)
+    bar.ax.tick_params(labelsize=6)
+
+
+def _draw_attention(ax: Axes, cax: Axes, image: np.ndarray,
+                    attention: Mapping[str, np.ndarray] | None, which: str,
+                    gt_boxes: np.ndarray) -> None:
+    """The right panel: the raw image (``"none"``) or one attention, with its colour bar."""
+    cax.set_axis_off()
     if which == "none":
-        ax.set_axis_off()
+        overlay(ax, image, None)
+        draw_boxes(ax, gt_boxes, GT_COLOR)
+        ax.set_title("raw image (red: ground truth)", fontsize=8)
         return
     if not attention:
         ax.text(0.5, 0.5, "no attention module\nin this method", ha="center", va="center")
@@ -118,27 +143,34 @@ def _draw_attention(ax: Axes, image: np.ndarray, attention: Mapping[str, np.ndar
         ax.set_xlim(-0.5, len(c) - 0.5)
         ax.set_ylim(0, max(float(c.max()), 1e-12) * 1.05)
         ax.set(title="channel attention (sorted)", xlabel="channel rank", ylabel="weight")
-    elif which == "h":
-        ax.imshow(value.reshape(value.shape[0], -1)[order].T, aspect="auto", cmap="viridis",
-                  interpolation="nearest")  # no antialiasing pass over C columns: fast
-        ax.set(title="height attention", xlabel="channel (sorted by c)", ylabel="row")
-    elif which == "w":
-        ax.imshow(value.reshape(value.shape[0], -1)[order], aspect="auto", cmap="viridis",
-                  interpolation="nearest")
-        ax.set(title="width attention", xlabel="column", ylabel="channel (sorted by c)")
+    elif which in ("h", "w"):
+        grid = value.reshape(value.shape[0], -1)[order]
+        lo, hi = float(grid.min()), float(grid.max())
+        ax.imshow(grid.T if which == "h" else grid, aspect="auto", cmap="viridis", vmin=lo,
+                  vmax=hi, interpolation="nearest")  # no antialiasing pass over C columns: fast
+        if which == "h":
+            ax.set(title="height attention", xlabel="channel (sorted by c)", ylabel="row")
+        else:
+            ax.set(title="width attention", xlabel="column", ylabel="channel (sorted by c)")
+        cax.set_axis_on()
+        _colorbar(ax.figure, cax, WEIGHT_LABEL, lo, hi if hi > lo else lo + 1e-6)
     else:
         mean = value.mean(axis=0) if value.ndim == 3 else value
         lo, hi = float(mean.min()), float(mean.max())
         overlay(ax, image, (mean - lo) / (hi - lo + 1e-12))
         ax.set_title("expanded attention (mean over C)", fontsize=9)
+        cax.set_axis_on()
+        _colorbar(ax.figure, cax, f"mean weight, {lo:.3g} (0) to {hi:.3g} (1)", cmap="jet")
 
 
 #: figure size (inches) and fixed axes rectangles: the view keeps its layout whatever the right
 #: panel shows (an image, a heat map or a bar chart), so the left image never changes size
-FIGSIZE = (8.0, 3.6)
+FIGSIZE = (9.0, 4.0)
 DPI = 100
-_LEFT_RECT = (0.01, 0.02, 0.46, 0.82)
-_RIGHT_RECT = (0.58, 0.14, 0.39, 0.70)
+_LEFT_RECT = (0.01, 0.17, 0.38, 0.68)
+_LEFT_BAR = (0.40, 0.17, 0.012, 0.68)
+_RIGHT_RECT = (0.53, 0.17, 0.36, 0.68)
+_RIGHT_BAR = (0.91, 0.17, 0.012, 0.68)
 
 
 def default_method(data: ExplorerData) -> str:
@@ -158,14 +190,18 @@ def render_view(
     class_index: int | None = None,
     threshold: float = 0.5,
     attention: str = "map",
+    opacity: float = 0.5,
     cache: dict | None = None,
 ) -> Figure:
-    """Draw one explorer view: overlay + boxes (left) and the chosen attention (right).
+    """Draw one explorer view: overlay + boxes (left) and the chosen attention or the raw image
+    (right), each with a colour bar saying what its colours mean, the legend under the image.
 
-    Returns a matplotlib ``Figure`` of size :data:`FIGSIZE` with two axes at fixed positions
-    (not registered with pyplot; nothing to close). ``method`` defaults to
-    :func:`default_method`; ``class_index`` None or -1 means the true label; ``threshold`` is
-    the CAM threshold in [0, 1) (fraction of the map's maximum, wsolevaluation's rule).
+    Returns a matplotlib ``Figure`` of size :data:`FIGSIZE`; ``axes[0]`` (overlay) and
+    ``axes[1]`` (right panel) sit at fixed positions, then their colour bars (not registered
+    with pyplot; nothing to close). ``method`` defaults to :func:`default_method`;
+    ``class_index`` None or -1 means the true label (the map the evaluator scores);
+    ``threshold`` is the CAM threshold in [0, 1) (fraction of the map's maximum,
+    wsolevaluation's rule); ``opacity`` in [0, 1] is the overlay's (0: the image alone).
     ``cache`` (a dict kept by the caller) reuses score maps and boxes between views. Raises
     ValueError for an out-of-range image, class or threshold, or an unknown method/attention.
     """
@@ -179,6 +215,8 @@ def render_view(
         raise ValueError(f"attention must be one of {ATTENTIONS}, got {attention!r}")
     if not 0.0 <= threshold < 1.0:
         raise ValueError(f"CAM threshold must be in [0, 1), got {threshold}")
+    if not 0.0 <= opacity <= 1.0:
+        raise ValueError(f"overlay opacity must be in [0, 1], got {opacity}")
     k = data.labels[image] if class_index is None or class_index < 0 else int(class_index)
     if not 0 <= k < data.num_classes:
         raise ValueError(f"class {k} out of range 0..{data.num_classes - 1}")
@@ -193,7 +231,9 @@ def render_view(
     boxes = cache[(*key, threshold)]
     fig = Figure(figsize=FIGSIZE, dpi=DPI)
     left, right = fig.add_axes(_LEFT_RECT), fig.add_axes(_RIGHT_RECT)
-    overlay(left, picture, score)
+    left_bar, right_bar = fig.add_axes(_LEFT_BAR), fig.add_axes(_RIGHT_BAR)
+    overlay(left, picture, score, alpha=opacity)
+    _colorbar(fig, left_bar, SCORE_LABEL, cmap="jet")
     draw_boxes(left, data.gt_boxes[image], GT_COLOR, label="ground truth")
     draw_boxes(left, boxes, PRED_COLOR, label=f"predicted @ {threshold:.2f}")
     rows, cols = score.shape
@@ -201,11 +241,16 @@ def render_view(
     if inside.any() and not inside.all():
         left.contour(np.arange(cols) + 0.5, np.arange(rows) + 0.5, inside.astype(float),
                      levels=[0.5], colors="white", linewidths=0.6)
-    left.set_title(f"{data.image_ids[image]}\n{method}: {data.class_name(k)}"
-                   f" (true: {data.class_name(data.labels[image])})", fontsize=8)
-    left.legend(loc="lower right", fontsize=6)
+    truth = data.class_name(data.labels[image])
+    left.set_title(f"{data.image_ids[image]}\n{method}: {data.class_name(k)} map"
+                   + (" (the true class)" if k == data.labels[image] else f" (true: {truth})"),
+                   fontsize=8)
+    left.plot([], [], color="0.6", linewidth=0.8, label="white outline: score >= threshold")
+    left.legend(loc="upper left", bbox_to_anchor=(0.0, -0.01), ncol=3, fontsize=7,
+                frameon=False, handlelength=1.2, columnspacing=0.8)
     atts = data.attentions.get(method)
-    _draw_attention(right, picture, atts[image] if atts else None, attention)
+    _draw_attention(right, right_bar, picture, atts[image] if atts else None, attention,
+                    data.gt_boxes[image])
     return fig
 
 
@@ -240,28 +285,33 @@ class Explorer:
         self.thresholds = {m: float((thresholds or {}).get(m, threshold)) for m in data.class_maps}
         start = method or default_method(data)
         short = {"description_width": "initial"}
-        classes = [("true label", -1)] + [(data.class_name(k), k) for k in range(data.num_classes)]
+        classes = [("true class", -1)] + [(data.class_name(k), k) for k in range(data.num_classes)
+                                          if k not in data.hidden_classes]
         self.image = widgets.IntSlider(value=0, min=0, max=len(data.images) - 1,
                                        description="image", style=short,
-                                       layout=widgets.Layout(width="190px"))
+                                       layout=widgets.Layout(width="180px"))
         self.method = widgets.Dropdown(options=list(data.class_maps), value=start,
                                        description="method", style=short,
-                                       layout=widgets.Layout(width="150px"))
+                                       layout=widgets.Layout(width="135px"))
         self.class_index = widgets.Dropdown(options=classes, value=-1, description="class",
-                                            style=short, layout=widgets.Layout(width="160px"))
+                                            style=short, layout=widgets.Layout(width="150px"))
         self.threshold = widgets.FloatSlider(value=self.thresholds[start], min=0.0, max=0.99,
-                                             step=0.01, description="CAM thr.", style=short,
+                                             step=0.01, description="CAM threshold", style=short,
                                              continuous_update=False, readout_format=".2f",
-                                             layout=widgets.Layout(width="220px"))
-        self.attention = widgets.ToggleButtons(
-            options=list(ATTENTIONS), value=attention, description="attention",
-            style={"description_width": "initial", "button_width": "38px"},
-            layout=widgets.Layout(width="auto"))
+                                             layout=widgets.Layout(width="235px"))
+        self.opacity = widgets.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05,
+                                           description="overlay opacity", style=short,
+                                           continuous_update=False, readout_format=".2f",
+                                           layout=widgets.Layout(width="235px"))
+        self.attention = widgets.Dropdown(
+            options=[(ATTENTION_LABELS[a], a) for a in ATTENTIONS], value=attention,
+            description="right panel", style=short, layout=widgets.Layout(width="200px"))
         self.view = widgets.Image(format="png", layout=widgets.Layout(
             width=f"{int(FIGSIZE[0] * DPI)}px", height=f"{int(FIGSIZE[1] * DPI)}px"))
         self.controls = {"image": self.image, "method": self.method, "class_index": self.class_index,
-                         "threshold": self.threshold, "attention": self.attention}
-        for name in ("image", "class_index", "attention"):
+                         "threshold": self.threshold, "opacity": self.opacity,
+                         "attention": self.attention}
+        for name in ("image", "class_index", "attention", "opacity"):
             self.controls[name].observe(self.update, names="value")
         self.method.observe(self._method_changed, names="value")
         self.threshold.observe(self._threshold_changed, names="value")
@@ -304,10 +354,16 @@ class Explorer:
         self.last_update_s = time.perf_counter() - start
         self.last_update_cpu_s = time.process_time() - cpu
 
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        """The live widget, with the current view as a PNG beside it: a frontend that runs
+        widgets shows the widget; a static copy (an executed notebook) shows the picture."""
+        import base64
 
-        display(self.widget)
+        bundle = dict(self.widget._repr_mimebundle_(**kwargs) or {})
+        bundle["image/png"] = base64.b64encode(self.view.value).decode("ascii")
+        bundle["text/plain"] = (f"explorer view: image {self.image.value}, {self.method.value}, "
+                                f"{ATTENTION_LABELS[self.attention.value]}")
+        return bundle
 
 
 def collect_explorer_data(
@@ -347,8 +403,8 @@ def collect_explorer_data(
         for m in recording:
             m.record_attention = True
         try:
-            with torch.no_grad():
-                _, maps = model.forward_with_maps(batch)
+            with torch.no_grad():  # at the true labels: the maps the evaluator scores
+                _, maps = model.forward_with_maps(batch, torch.as_tensor(labels, device=device))
         finally:
             for m in recording:
                 m.record_attention = False

@@ -36,21 +36,46 @@ def save_figure(
     formats: Sequence[str] = ("png", "pdf"),
     dpi: int = 120,
     close: bool = True,
+    show: bool | None = None,
 ) -> Path:
-    """Write ``<output_dir>/figures/<name>.png`` (+ ``.pdf``) and ``<name>.meta.json``."""
+    """Write ``<output_dir>/figures/<name>.png`` (+ ``.pdf``) and ``<name>.meta.json``.
+
+    The files carry no date (PDF ``CreationDate`` unset), so the same figure gives the same
+    bytes on every run. ``show`` (default: when matplotlib's backend is the notebook's inline
+    one) also displays the figure in the running notebook, which is how every saved figure
+    appears in an executed copy; a shown figure is then closed (pyplot would show it twice).
+    """
     if not name or "/" in name or name.startswith("."):
         raise ValueError(f"bad figure name {name!r}")
     folder = Path(output_dir) / "figures"
     paths = [
         atomic_write(folder / f"{name}.{fmt}",
-                     lambda tmp, fmt=fmt: fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight"))
+                     lambda tmp, fmt=fmt: fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight",
+                                                      metadata=STABLE_METADATA.get(fmt)))
         for fmt in formats
     ]
     write_meta(paths[0], kind="figure", caption=caption, dataset=dataset, synthetic=synthetic,
                extra={"formats": list(formats)})
+    if inline_backend() if show is None else show:
+        from IPython.display import display
+
+        display(fig)
+        close = True
     if close:
         plt.close(fig)
     return paths[0]
+
+
+#: savefig metadata per format that leaves out what changes between runs (the creation date)
+STABLE_METADATA: dict[str, dict[str, None]] = {"pdf": {"CreationDate": None},
+                                               "svg": {"Date": None}, "ps": {"CreationDate": None}}
+
+
+def inline_backend() -> bool:
+    """True when matplotlib draws into a notebook (the inline backend of a Jupyter kernel)."""
+    import matplotlib
+
+    return "inline" in str(matplotlib.get_backend()).lower()
 
 
 def _as_image(image: np.ndarray) -> np.ndarray:
@@ -186,21 +211,47 @@ def plot_axis_attentions(
     return fig
 
 
+def curve_metrics(history: pd.DataFrame, metrics: Sequence[str], *, x: str = "epoch",
+                  hue: str = "run") -> list[str]:
+    """The ``metrics`` worth a curve: present, and computed at two or more epochs of some run
+    (val metrics computed only after the last epoch would be a single dot). When none is (a
+    one-epoch run), those computed at all."""
+    present, keep = [], []
+    for metric in metrics:
+        if metric not in history or not history[metric].notna().any():
+            continue
+        present.append(metric)
+        rows = history[history[metric].notna()]
+        per_run = rows.groupby(hue)[x].nunique() if hue in rows else pd.Series([rows[x].nunique()])
+        if int(per_run.max()) >= 2:
+            keep.append(metric)
+    return keep or present
+
+
 def plot_training_curves(history: pd.DataFrame, *, x: str = "epoch",
                          metrics: Sequence[str] | None = None, hue: str = "run") -> Figure:
-    """Training history (long or wide per-run table) -> one panel per metric."""
+    """Training history (long or wide per-run table) -> one panel per metric, over the epochs
+    where it was computed; a metric computed at fewer than two epochs gets no panel
+    (:func:`curve_metrics`). The run legend sits outside the panels, at the right."""
     if x not in history:
         raise ValueError(f"history lacks the {x!r} column (columns: {list(history.columns)})")
     numeric = [c for c in history.columns if c not in (x, hue) and pd.api.types.is_numeric_dtype(history[c])]
-    metrics = [m for m in (metrics or numeric) if m in history and history[m].notna().any()]
+    metrics = curve_metrics(history, metrics or numeric, x=x, hue=hue)
     if not metrics:
         raise ValueError("no numeric metric column to plot")
-    fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 3), squeeze=False)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics) + 1.4, 3), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
-        sns.lineplot(history, x=x, y=metric, hue=hue if hue in history else None, ax=ax,
-                     marker="o", errorbar=None)
+        data = history[history[metric].notna()]
+        sns.lineplot(data, x=x, y=metric, hue=hue if hue in data else None, ax=ax,
+                     marker="o", errorbar=None, legend=ax is axes[0][0])
         ax.set_title(metric, fontsize=9)
     fig.tight_layout()
+    legend = axes[0][0].get_legend()
+    if legend is not None:
+        handles, labels = axes[0][0].get_legend_handles_labels()
+        legend.remove()
+        fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8,
+                   frameon=False, title=hue)
     return fig
 
 

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from moana.io import atomic_write_bytes, to_jsonable
+from moana.progress import report
 from moana.train.setup import resolve_device
 from moana.wsss._io import save_json
 from moana.wsss.config import STEPS, WSSSConfig, config_from_dict, load_wsss_config
@@ -406,6 +407,7 @@ def run_step(cfg: WSSSConfig, method: str, step: str, *, data: VOCData | None = 
               "seconds": time.perf_counter() - start}
     save_json(done_path, marker)
     _record(dirs, step, "ran", marker)
+    report(f"wsss {method} {step}: done in {marker['seconds']:.0f} s")
     return result
 
 
