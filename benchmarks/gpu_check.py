@@ -99,7 +99,7 @@ def adapter_input() -> SimpleNamespace:
 
 def adapter_paper() -> SimpleNamespace:
     """Stage 3: WSOL training (fit), the WSSS pipeline step by step, notebook 05's data record."""
-    from moana.profiles import save_data_info, work_layout
+    from moana.reproduce.profiles import save_data_info, work_layout
     from moana.train import fit, load_config
     from moana.experiments.data import real_info
     from moana.wsss import load_wsss_config, run_pipeline

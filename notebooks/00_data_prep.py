@@ -43,7 +43,7 @@ voc_synthetic: dict = None  # synthetic VOC: knobs of moana.data.synthetic.make_
 num_samples: int = 8  # images shown in the sample figure
 
 # %%
-from moana.profiles import save_data_info, work_layout
+from moana.reproduce.profiles import save_data_info, work_layout
 from moana.experiments import data as work_data
 from moana.viz.figures import denormalize, plot_samples, save_figure
 from moana.viz.tables import save_table

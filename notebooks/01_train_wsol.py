@@ -39,7 +39,7 @@ reuse_runs: bool = False  # keep a finished run (final_metrics.json) instead of 
 from moana.experiments.data import train_data_overrides
 from moana.experiments.grid import train_grid
 from moana.experiments.runs import histories
-from moana.profiles import load_data_info, work_layout
+from moana.reproduce.profiles import load_data_info, work_layout
 from moana.train.run import Run
 from moana.viz.figures import curve_metrics, plot_training_curves, save_figure
 from moana.viz.tables import save_table

@@ -48,7 +48,7 @@ validity_variants: list = ["cam", "has", "cam+mark_hidden", "moana", "se", "cbam
 import shutil
 
 from moana.experiments import ablation, cost, summary as ablation_summary, variants as ablation_variants
-from moana.profiles import load_data_info, work_layout
+from moana.reproduce.profiles import load_data_info, work_layout
 from moana.viz.figures import plot_ablation, save_figure
 from moana.viz.tables import save_table
 

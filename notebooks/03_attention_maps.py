@@ -42,7 +42,7 @@ import numpy as np
 
 from moana.experiments.data import class_names, wsol_dataset
 from moana.experiments.runs import load_method_runs
-from moana.profiles import load_data_info, work_layout
+from moana.reproduce.profiles import load_data_info, work_layout
 from moana.viz.explorer import (ATTENTION_LABELS, Explorer, collect_explorer_data, predicted_boxes,
                                 render_view, scoremap)
 from moana.viz.figures import plot_axis_attentions, plot_qualitative_grid, save_figure

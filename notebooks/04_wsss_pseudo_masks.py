@@ -43,7 +43,7 @@ import json
 
 import numpy as np
 
-from moana.profiles import load_data_info, work_layout
+from moana.reproduce.profiles import load_data_info, work_layout
 from moana.experiments.wsss import wsss_examples, wsss_per_class
 from moana.viz.figures import plot_mask_grid, plot_metric_bars, save_figure
 from moana.viz.tables import save_table

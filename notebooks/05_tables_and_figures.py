@@ -35,7 +35,7 @@ curve_iou: int = 50  # IoU threshold of the box-accuracy-vs-threshold figure
 # %%
 import pandas as pd
 
-from moana.profiles import load_data_info, work_layout
+from moana.reproduce.profiles import load_data_info, work_layout
 from moana.experiments.data import load_split
 from moana.experiments.runs import box_curves, cam_step
 from moana.train.run import find_runs

@@ -9,7 +9,7 @@ import jupytext
 import nbformat
 import pytest
 
-from moana.profiles import PROFILES, STAGES
+from moana.reproduce.profiles import PROFILES, STAGES
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 KERNEL = "python3"

@@ -12,9 +12,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from moana import profiles
+from moana.reproduce import profiles
 from moana.cli import main as cli_main
-from moana.profiles import STAGES
+from moana.reproduce.profiles import STAGES
 from moana.reproduce import StageFailed, reproduce, select_stages
 
 KERNEL = "python3"

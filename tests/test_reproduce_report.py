@@ -10,10 +10,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from moana.nbclean import publish_executed, relative_replacements
+from moana.reproduce.nbclean import publish_executed, relative_replacements
 from moana.progress import PROGRESS_ENV, report
 from moana.reproduce import NOTEBOOKS_DIR, _failure_sentence, check_parameters, progress_echo
-from moana.profiles import STAGES
+from moana.reproduce.profiles import STAGES
 
 
 @pytest.mark.parametrize("override, message", [

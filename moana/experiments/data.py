@@ -1,5 +1,5 @@
 """The prepared data of a work directory: what stage 00 records (``<work_dir>/data.json``, see
-:func:`moana.profiles.save_data_info`) turned into dataset objects, training-config overrides
+:func:`moana.reproduce.profiles.save_data_info`) turned into dataset objects, training-config overrides
 and summaries (wsolevaluation layout, Choe et al. CVPR 2020; IRN's VOC layout)."""
 
 from __future__ import annotations

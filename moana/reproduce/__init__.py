@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from moana.io import atomic_write_text
-from moana.profiles import PROFILES, STAGES, parse_override, stage_name, stage_parameters
+from moana.reproduce.profiles import PROFILES, STAGES, parse_override, stage_name, stage_parameters
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 #: the checkout's notebooks/ (absent when moana is installed from a wheel)
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 #: matplotlib backend of the notebooks' kernels: inline, so executed copies keep their figures
@@ -255,8 +255,8 @@ def check_parameters(profile: str, stages: Sequence[str], notebooks_dir: Path,
                      overrides: dict[str, Any], *, work_dir: Path) -> None:
     """Before any notebook starts: every ``-p`` override names a declared parameter of its
     stage with a value of the declared type, and every preset value fits its declared type
-    (:mod:`moana.nbparams`). Raises ValueError listing the valid names / expected type."""
-    from moana.nbparams import check_overrides, check_values, declared_parameters
+    (:mod:`moana.reproduce.nbparams`). Raises ValueError listing the valid names / expected type."""
+    from moana.reproduce.nbparams import check_overrides, check_values, declared_parameters
 
     declared = {s: declared_parameters(notebooks_dir / f"{s}.ipynb") for s in stages}
     check_overrides(declared, overrides, stage_name)
@@ -356,7 +356,7 @@ def _run_stage(run_one: Executor, profile: str, stage: str, *, notebooks_dir: Pa
             f"stage {stage} failed: {_failure_sentence(err)}; executed copy with the traceback: "
             f"{kept} (or rerun with --debug); results in {results_dir} untouched"
         ) from err
-    from moana.nbclean import publish_executed, relative_replacements
+    from moana.reproduce.nbclean import publish_executed, relative_replacements
 
     publish_executed(out_nb, relative_replacements(
         {staging: results_dir, results_dir: results_dir, work_dir: work_dir,
