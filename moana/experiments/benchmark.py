@@ -122,9 +122,6 @@ def write_validity_csv(rows: list[dict[str, Any]], path: str | Path, digits: int
 def plot_validity(rows: list[dict[str, Any]], path: str | Path | None = None):
     """Two panels: MaxBoxAccV2 mean +- std per entry, and the paired difference to CAM with its
     interval (filled markers: the interval excludes 0). Returns the matplotlib figure."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
     names = [f"{r['method']}\n({r['role']})" for r in rows]
