@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pytest
@@ -73,7 +74,7 @@ def test_good_split_and_trailing_newline(tmp_path: Path) -> None:
     ({"class_labels": "a.png,0\nb.png,x"}, "class_labels.txt:2", "must be an integer"),
     ({"image_ids": "a.png\nb.png\na.png"}, "image_ids.txt:3", "duplicated image id 'a.png'"),
     ({"class_labels": "a.png,0\nb.png,1\nb.png,1"}, "class_labels.txt:3", "duplicated"),
-    ({"localization": "a.png,1,2,5,6\na.png,1,2,5,6\nb.png,0,0,3,4"}, "localization.txt:2",
+    ({"localization": "a.png,m.png,\na.png,m.png,\nb.png,n.png,"}, "localization.txt:2",
      "duplicated line"),
     ({"localization": "a.png,1,2,5,6\nb.png,0,0,31,40"}, "localization.txt:2",
      "outside the 30x40 image"),
@@ -93,6 +94,34 @@ def test_bad_metadata_names_file_and_line(tmp_path: Path, files: dict, where: st
     with pytest.raises(MetadataError) as info:
         load_wsol_metadata(_split(tmp_path, **files))
     assert where in str(info.value) and message in str(info.value)
+
+
+def test_duplicate_box_line_is_kept_with_a_warning(tmp_path: Path) -> None:
+    split = _split(tmp_path, localization="a.png,1,2,5,6\na.png,1,2,5,6\nb.png,0,0,3,4")
+    with pytest.warns(UserWarning, match=r"localization\.txt:2: 1 exact duplicate box line"):
+        meta = load_wsol_metadata(split)
+    assert meta.boxes["a.png"] == [(1, 2, 5, 6), (1, 2, 5, 6)]   # kept, as wsolevaluation
+
+
+@pytest.mark.parametrize("dataset, split, images", [
+    ("CUB", "train", 5994), ("CUB", "val", 1000), ("CUB", "test", 5794),
+    ("ILSVRC", "val", 10000), ("ILSVRC", "test", 50000),
+    ("OpenImages", "train", 29819), ("OpenImages", "val", 2500), ("OpenImages", "test", 5000),
+])
+def test_every_reference_split_loads(reference_dir: Path, dataset: str, split: str,
+                                     images: int) -> None:
+    """Every split of wsolevaluation's metadata folder loads (ILSVRC test: with a warning for
+    its 4 exact duplicate box lines, the first at line 13383)."""
+    path = reference_dir / "wsol_metadata" / dataset / split
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        meta = load_wsol_metadata(path)
+    assert len(meta) == images
+    dup = [str(w.message) for w in caught if "duplicate box" in str(w.message)]
+    if (dataset, split) == ("ILSVRC", "test"):
+        assert len(dup) == 1 and "localization.txt:13383: 4 exact duplicate" in dup[0]
+    else:
+        assert not dup
 
 
 def test_class_id_bound(tmp_path: Path) -> None:

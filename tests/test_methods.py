@@ -96,6 +96,19 @@ def test_acol_erases_at_and_above_its_threshold() -> None:
     assert torch.equal(out[0, :, 0], feature[0, :, 0] * torch.tensor([1.0, 0.0, 1.0, 0.0]))
 
 
+def test_acol_constant_map_erases_nothing_as_wsolevaluation() -> None:
+    # wsolevaluation: normalize_tensor of a constant map is 0/0 = NaN, torch.ge(NaN, t) is
+    # False, so _erase_attention's mask stays 1 everywhere and the feature is kept whole
+    feature = torch.rand(2, 3, 4, 4) + 0.5
+    for constant in (torch.zeros(2, 1, 4, 4), torch.full((2, 1, 4, 4), 3.0)):
+        attention = normalize_maps(constant)
+        assert torch.isnan(attention).all()
+        kept = torch.ones(2, 1, 4, 4)
+        kept[torch.ge(attention, 0.7)] = 0.0
+        assert torch.equal(erase(feature, attention, 0.7), feature * kept)
+        assert torch.equal(erase(feature, attention, 0.7), feature)
+
+
 def test_acol_branch_b_sees_the_feature_erased_by_branch_a() -> None:
     torch.manual_seed(0)
     net = build_model("small", method="acol", num_classes=3, method_kw={"acol_threshold": 0.5}).train()

@@ -46,6 +46,16 @@ def test_infer_cams_shapes_and_normalization(small_model):
         assert np.all((maxima > 0.99) | (maxima == 0))
 
 
+@pytest.mark.parametrize("size", [(1, 1), (1, 3), (2, 5)])
+def test_infer_cams_on_images_smaller_than_a_scale(small_model, size):
+    # IRN's scale 0.5 rounds a 1-pixel side to 0 and PIL raises; every scale keeps >= 1 pixel
+    image = np.random.default_rng(2).integers(0, 255, (*size, 3), dtype=np.uint8)
+    cams = infer_cams(small_model, image, np.eye(20, dtype=np.float32)[4],
+                      scales=(1.0, 0.5, 1.5, 2.0), cam_stride=4)
+    assert cams["high_res"].shape == (1, *size)
+    assert np.isfinite(cams["high_res"]).all()
+
+
 def test_infer_cams_uses_batchnorm_running_statistics(small_model):
     image = np.random.default_rng(1).integers(0, 255, (32, 32, 3), dtype=np.uint8)
     label = np.eye(20, dtype=np.float32)[5]

@@ -7,6 +7,7 @@ box — or path,mask,ignore for OpenImages). Image ids are paths relative to the
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,6 +92,7 @@ def _read_localization(
 ) -> None:
     kind: str | None = None
     seen: set[str] = set()
+    duplicates: list[tuple[int, str]] = []
     for number, line in report.lines(path):
         parts = line.split(",")
         image_id = parts[0]
@@ -113,8 +115,10 @@ def _read_localization(
             report(path, number, f"image {image_id!r} is not listed in image_ids.txt")
             continue
         if line in seen:
-            report(path, number, f"duplicated line {line!r}")
-            continue
+            if line_kind == "mask":
+                report(path, number, f"duplicated line {line!r}")
+                continue
+            duplicates.append((number, line))   # wsolevaluation keeps a repeated box
         seen.add(line)
         if line_kind == "box":
             try:
@@ -146,6 +150,16 @@ def _read_localization(
             else:
                 meta.masks[image_id] = [mask]
                 meta.ignore[image_id] = ignore or None
+    _warn_duplicate_boxes(path, duplicates)
+
+
+def _warn_duplicate_boxes(path: Path, duplicates: list[tuple[int, str]]) -> None:
+    """One warning per file for exact repeats of a box line, which are kept: wsolevaluation's
+    reader keeps them too (``get_bounding_boxes`` in ``data_loaders.py``), and a repeated box changes no IoU maximum."""
+    if duplicates:
+        number, line = duplicates[0]
+        warnings.warn(f"{path}:{number}: {len(duplicates)} exact duplicate box line(s), the first "
+                      f"{line!r}; kept, as wsolevaluation keeps them", stacklevel=3)
 
 
 def _read_image_ids(path: Path, report: "_Collector") -> tuple[list[str], dict[str, int]]:

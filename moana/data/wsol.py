@@ -18,6 +18,7 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from moana.data.boxes import resize_box  # noqa: F401  (also importable from here)
+from moana.data.image_modes import to_rgb8
 from moana.data.metadata import WSOLMetadata, load_wsol_metadata
 from moana.data.transforms import wsol_eval_transform, wsol_train_transform
 
@@ -44,13 +45,14 @@ def dataset_paths(root: Path | str, dataset: str, split: str, *,
 
 
 def load_image(path: Path, where: str = "") -> Image.Image:
-    """Open an RGB image; a missing or unreadable file raises an error naming it (and ``where``)."""
+    """Open an image as 8-bit RGB (every PIL mode: :func:`moana.data.image_modes.to_rgb8`); a
+    missing, unreadable or unconvertible file raises an error naming it (and ``where``)."""
     suffix = f" (listed at {where})" if where else ""
     if not path.is_file():
         raise FileNotFoundError(f"image {path} is missing{suffix}")
     try:
         with Image.open(path) as image:
-            return image.convert("RGB")
+            return to_rgb8(image, path)
     except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as err:
         raise ValueError(f"image {path} is corrupt or not an image{suffix}: {err}") from err
 

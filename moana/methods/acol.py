@@ -43,8 +43,9 @@ def label_attention(maps: Tensor, labels: Tensor) -> Tensor:
 
 
 def erase(feature: Tensor, attention: Tensor, threshold: float) -> Tensor:
-    """``feature`` with every position where ``attention >= threshold`` set to 0."""
-    return feature * (attention < threshold).to(feature.dtype)
+    """``feature`` with every position where ``attention >= threshold`` set to 0; a NaN
+    attention (a constant map) erases nothing, as in wsolevaluation's ``_erase_attention``."""
+    return feature * (~(attention >= threshold)).to(feature.dtype)
 
 
 class ACoLMixin:

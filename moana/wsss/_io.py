@@ -59,9 +59,12 @@ def torch_save(path: Path, obj: Any) -> None:
 def pil_rescale(array: np.ndarray, scale: float, order: int) -> np.ndarray:
     """IRN's ``imutils.pil_rescale``: resize to ``(round(h*scale), round(w*scale))`` (numpy
     rounding, half to even) with PIL bicubic (``order=3``, low-pass filters when shrinking) or
-    nearest (``order=0``); returned unchanged when the size does not change."""
+    nearest (``order=0``); returned unchanged when the size does not change. A side that would
+    round to 0 pixels keeps 1 (IRN's PIL call raises there: a 1-pixel image at scale 0.5)."""
+    if not scale > 0:
+        raise ValueError(f"rescale factor must be positive, got {scale}")
     height, width = array.shape[:2]
-    size = (int(np.round(height * scale)), int(np.round(width * scale)))
+    size = (max(1, int(np.round(height * scale))), max(1, int(np.round(width * scale))))
     if size == (height, width):
         return array
     resample = {3: Image.BICUBIC, 0: Image.NEAREST}[order]

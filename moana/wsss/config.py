@@ -79,7 +79,8 @@ class IRLabelConfig:
 
     conf_fg_thres: float = 0.30
     conf_bg_thres: float = 0.05
-    crf: str = "auto"  # auto (use pydensecrf2 when importable) | on | off
+    # auto (use pydensecrf2 when importable) | on | off; YAML 1.1 reads bare on/off as booleans
+    crf: str | bool = "auto"
     crf_scale: float = 1.0  # x IRN's CRF kernel widths (3, 50 px for ~500 px images)
     num_workers: int = 0
 
@@ -182,9 +183,9 @@ def _key_label(key: tuple[str, ...]) -> str:
 
 
 def _build_config(data: dict[str, Any], where: Locator) -> WSSSConfig:
-    # strict=False: values are not type-checked (YAML's on/off arrive as booleans for
-    # ir_label.crf, which resolve_crf accepts); lists still become tuples for tuple fields.
-    return build_dataclass(WSSSConfig, data, where=where, strict=False, key_label=_key_label)
+    # strict, as the training configs: a value of the wrong type is an error naming the file
+    # and line of its key (or the override); numeric strings such as 1e-2 become floats
+    return build_dataclass(WSSSConfig, data, where=where, key_label=_key_label)
 
 
 def config_from_dict(data: dict[str, Any], where: str = "config") -> WSSSConfig:
