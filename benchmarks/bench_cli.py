@@ -8,7 +8,7 @@ median, min and max seconds are printed with the median peak RSS of the process 
 of the child, from ``os.wait4``). Besides the ``--help`` forms (pure start-up), the commands
 that need no torch run on a tiny synthetic input written to a temporary folder by this
 checkout's ``moana data synth``: ``data check`` on a 10-image WSOL tree (3 splits) and a 5-image
-VOC tree, ``data synth`` itself, ``evaluate-scoremaps`` on the 2 test maps and ``config show``;
+VOC tree, ``data synth`` itself (both kinds), ``evaluate-scoremaps`` on the 2 test maps and ``config show``;
 the time above the bare interpreter's is their start-up, the work being a few milliseconds.
 Last, the modules that ``--help`` imported are listed (should be argparse and moana only; torch,
 numpy, pandas must not appear). Numbers depend on the machine and its load; they are what this
@@ -75,6 +75,8 @@ def work_commands(folder: Path) -> list[list[str]]:
             ["data", "check", "--kind", "voc", "--root", str(voc), "--quiet"],
             ["data", "synth", "--kind", "wsol", "--out", str(folder / "again"), "--num-classes",
              "2", "--per-class", "train=3,val=1,test=1", "--image-size", "64"],
+            ["data", "synth", "--kind", "voc", "--out", str(folder / "again-voc"), "--num-train",
+             "3", "--num-val", "2"],
             ["evaluate-scoremaps", "--scoremaps", str(maps), "--metadata", str(test),
              "--mask-root", str(wsol / "images"), "--step", "0.01", "--workers", "1", "--quiet"],
             ["config", "show", "smoke"]]
