@@ -94,3 +94,31 @@ def test_missing_scoremap_is_a_clear_error(tmp_path, capsys):
     assert main(["evaluate-scoremaps", "--scoremaps", str(tmp_path / "maps"), "--metadata",
                  str(meta), "--quiet", "--workers", "1"]) == 1
     assert "a.npy" in capsys.readouterr().err
+
+
+def test_default_is_one_worker_and_two_workers_give_the_same_json(tmp_path, capsys):
+    """--workers defaults to 1 (2 processes were measured slower on 2 cores); any count gives
+    the same numbers and curves."""
+    from moana.cli import build_parser
+
+    argv = ["evaluate-scoremaps", "--scoremaps", "m", "--metadata", "t"]
+    assert build_parser(argv).parse_args(argv).workers == 1
+    meta = tmp_path / "meta" / "test"
+    ids = [f"c{k % 2}/{k}.jpg" for k in range(6)]
+    _write(meta / "image_ids.txt", ids)
+    _write(meta / "class_labels.txt", [f"{i},{n % 2}" for n, i in enumerate(ids)])
+    _write(meta / "image_sizes.txt", [f"{i},224,224" for i in ids])
+    _write(meta / "localization.txt", [f"{i},{20 + 10 * n},30,{150 + 10 * n},200"
+                                       for n, i in enumerate(ids)])
+    rng = np.random.default_rng(1)
+    yy, xx = np.mgrid[:224, :224]
+    for n, i in enumerate(ids):
+        m = np.exp(-((xx - 80 - 12 * n) ** 2 + (yy - 110) ** 2) / 1500.0) + 0.1 * rng.random((224, 224))
+        save_scoremap(tmp_path / "maps", i, (m - m.min()) / (m.max() - m.min()))
+    printed = []
+    for workers in ([], ["--workers", "2"]):
+        assert main(["evaluate-scoremaps", "--scoremaps", str(tmp_path / "maps"), "--metadata",
+                     str(meta), "--step", "0.01", "--curves", "--quiet", *workers]) == 0
+        printed.append(json.loads(capsys.readouterr().out))
+    assert printed[0] == printed[1]
+    assert printed[0]["all_contours"]["curves"]

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from moana.scoremaps import read_scoremap, scoremap_file
-from moana.metrics.boxes import BoxEvaluator, default_workers
+from moana.metrics.boxes import BoxEvaluator
 from moana.metrics.common import check_scoremap
 from moana.metrics.masks import MaskEvaluator
 from moana.io import to_jsonable, write_json
@@ -181,8 +181,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "it switches on PxAP / PIoU for a split with masks (default: none)")
     parser.add_argument("--iou", type=int, nargs="+", default=[30, 50, 70],
                         help="IoU thresholds in percent (must include 50)")
-    parser.add_argument("--workers", type=int, default=default_workers(),
-                        help="processes for the box evaluators (default: available CPUs, <= 8)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="processes for the box evaluators; more than 1 was measured slower "
+                             "than 1 on 2 cores (each evaluator starts its own pool and the maps "
+                             "are read in the main process), so the default is 1; results are "
+                             "identical at any count (docs/evaluation.md, 'Evaluator workers')")
     parser.add_argument("--image-size", type=int, default=None,
                         help="side of the square score maps in px (default: read from the first "
                         "map; wsolevaluation's maps are 224, `moana evaluate --save-cams` writes "
