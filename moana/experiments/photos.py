@@ -124,6 +124,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="cam and/or pytorch-grad-cam methods (gradcam, gradcam++, xgradcam, "
                              "layercam, scorecam, ablationcam, eigencam, hirescam)")
     parser.add_argument("--arch", default="efficientnet_lite0",
-                        choices=["efficientnet_lite0", "efficientnet_lite2"])
+                        choices=["efficientnet_lite0", "efficientnet_lite2"],
+                        help="network (its packaged ImageNet weights)")
     parser.add_argument("--step", type=float, default=0.001, help="CAM threshold step")
     parser.set_defaults(func=_run)
