@@ -61,8 +61,8 @@ def _record(row: list[str], where: str) -> PhotoRecord:
         raise ValueError(f"{where}: box {box} is empty (need x0 < x1 and y0 < y1)")
     if any(not 0 <= c < 1000 for c in ids):
         raise ValueError(f"{where}: ImageNet class ids are 0..999, got {ids}")
-    return PhotoRecord(field["name"], field["loader"], field["object"], ids, box,  # type: ignore[arg-type]
-                       field["source"], field["license"])
+    return PhotoRecord(field["name"], field["loader"], field["object"], ids,
+                       box, field["source"], field["license"])  # type: ignore[arg-type]
 
 
 def load_photo(loader: str) -> np.ndarray:

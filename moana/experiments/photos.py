@@ -62,7 +62,8 @@ def method_maps(net, method: str, batch, targets) -> np.ndarray:
 def score_photos(methods: Sequence[str] = DEFAULT_METHODS, *, arch: str = "efficientnet_lite0",
                  step: float = 0.001) -> tuple[list[dict], list[dict]]:
     """Score each method on the photo set; returns (rows: method, MaxBoxAcc@30/50/70,
-    MaxBoxAccV2, ms per image after one warm-up image; predictions: photo, top-1 class, whether it is a recorded class)."""
+    MaxBoxAccV2, ms per image after one warm-up image; predictions: photo, top-1 class,
+    whether it is a recorded class)."""
     import torch
 
     from moana.data.photos import load_photos
