@@ -32,6 +32,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "config": ("moana.train.config_commands", "list the shipped configs or show one resolved (YAML)"),
     "wsss": ("moana.wsss.commands", "weakly supervised semantic segmentation (IRN-style)"),
     "reproduce": ("moana.reproduce", "run notebooks/ with papermill and regenerate results/"),
+    "localize-photos": ("moana.experiments.photos",
+                        "CAM vs post-hoc CAM methods of EfficientNet-Lite on the real photos"),
 }
 DEBUG_ENV = "MOANA_DEBUG"
 

@@ -1,6 +1,7 @@
 """Score-map files: wsolevaluation's heatmap contract (Choe et al., CVPR 2020,
 clovaai/wsolevaluation ``evaluation.py``): one float ``.npy`` per image,
-``<dir>/<image id with its extension replaced by .npy>``.
+``<dir>/<image id with its extension replaced by .npy>``. Reading also accepts an 8-bit or
+16-bit grayscale ``.png`` in its place (maps saved by other code bases as images).
 
 Kept apart from :mod:`moana.cam` (which needs torch) so that ``moana evaluate-scoremaps`` starts
 without importing torch; :mod:`moana.cam` re-exports these functions.
@@ -36,21 +37,39 @@ def save_scoremaps(
     return [save_scoremap(directory, i, m) for i, m in zip(image_ids, maps, strict=True)]
 
 
+#: score-map file forms :func:`scoremap_file` looks for, in this order
+SCOREMAP_SUFFIXES = (".npy", ".png")
+
+
 def scoremap_file(directory: str | os.PathLike, image_id: str) -> Path:
-    """The file :func:`load_scoremap` reads for ``image_id``: ``scoremap_path``, else
-    ``<dir>/<image id>.npy`` (wsolevaluation's loader form); FileNotFoundError when neither
-    exists."""
-    path = scoremap_path(directory, image_id)
-    if path.is_file():
-        return path
-    alternative = Path(directory) / (image_id + ".npy")
-    if not alternative.is_file():
-        raise FileNotFoundError(f"no score map for image {image_id!r}: expected {path}")
-    return alternative
+    """The file :func:`load_scoremap` reads for ``image_id``: ``<dir>/<image id with its
+    extension replaced by .npy>`` (``scoremap_path``) or ``<dir>/<image id>.npy``
+    (wsolevaluation's loader form), or the same two names ending in ``.png`` (a grayscale PNG
+    map). FileNotFoundError when none exists; ValueError naming both files when a ``.npy`` and a
+    ``.png`` map exist for one image id (which one to score would be a guess)."""
+    directory = Path(directory)
+    stem = os.path.splitext(image_id)[0]
+    found: dict[str, Path] = {}
+    for suffix in SCOREMAP_SUFFIXES:
+        for name in dict.fromkeys((stem + suffix, image_id + suffix)):
+            if suffix not in found and (directory / name).is_file():
+                found[suffix] = directory / name
+    if len(found) > 1:
+        raise ValueError(f"two score maps for image {image_id!r}: {found['.npy']} and "
+                         f"{found['.png']}; keep one of them")
+    if not found:
+        raise FileNotFoundError(f"no score map for image {image_id!r}: expected "
+                                f"{scoremap_path(directory, image_id)} (or {stem}.png)")
+    return next(iter(found.values()))
 
 
 def read_scoremap(path: str | os.PathLike) -> np.ndarray:
-    """Read one score-map file (a 2-D array; ValueError naming the file otherwise)."""
+    """Read one score-map file (a 2-D array; ValueError naming the file otherwise).
+
+    A ``.png`` map must be single-channel grayscale, 8-bit (divided by 255) or 16-bit (divided
+    by 65535), so it arrives as float64 in [0, 1]; any other file is read as a ``.npy`` array."""
+    if Path(path).suffix.lower() == ".png":
+        return _read_png_scoremap(path)
     try:
         array = np.load(path, allow_pickle=False)
     except (ValueError, OSError) as err:
@@ -58,6 +77,22 @@ def read_scoremap(path: str | os.PathLike) -> np.ndarray:
     if array.ndim != 2:
         raise ValueError(f"{path}: a score map must be 2-D, got shape {array.shape}")
     return array
+
+
+def _read_png_scoremap(path: str | os.PathLike) -> np.ndarray:
+    """A grayscale PNG score map scaled to [0, 1] by its bit depth's maximum (255 or 65535)."""
+    import cv2  # here: the .npy path of ``moana evaluate-scoremaps`` need not load OpenCV
+
+    array = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if array is None:
+        raise ValueError(f"{path}: not a readable PNG score map")
+    if array.ndim != 2:
+        raise ValueError(f"{path}: a PNG score map must be single-channel grayscale, got "
+                         f"{array.shape[2]} channels")
+    scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(array.dtype)
+    if scale is None:
+        raise ValueError(f"{path}: a PNG score map must be 8-bit or 16-bit, got {array.dtype}")
+    return array.astype(np.float64) / scale
 
 
 def load_scoremap(directory: str | os.PathLike, image_id: str) -> np.ndarray:

@@ -122,3 +122,54 @@ def test_default_is_one_worker_and_two_workers_give_the_same_json(tmp_path, caps
         printed.append(json.loads(capsys.readouterr().out))
     assert printed[0] == printed[1]
     assert printed[0]["all_contours"]["curves"]
+
+
+def _box_split(meta, ids, size=64):
+    _write(meta / "image_ids.txt", ids)
+    _write(meta / "class_labels.txt", [f"{i},0" for i in ids])
+    _write(meta / "image_sizes.txt", [f"{i},{size},{size}" for i in ids])
+    _write(meta / "localization.txt", [f"{i},{8 + 4 * k},10,{40 + 4 * k},50"
+                                       for k, i in enumerate(ids)])
+
+
+@pytest.mark.parametrize("depth", [8, 16])
+def test_png_scoremaps_score_like_npy(tmp_path, capsys, depth):
+    meta = tmp_path / "meta"
+    ids = ["c/a.jpg", "c/b.jpg", "d.jpg"]
+    _box_split(meta, ids)
+    dtype, top = (np.uint8, 255) if depth == 8 else (np.uint16, 65535)
+    yy, xx = np.mgrid[:64, :64]
+    rng = np.random.default_rng(depth)
+    for k, i in enumerate(ids):
+        blob = np.exp(-((xx - 24 - 4 * k) ** 2 + (yy - 30) ** 2) / 150.0) + 0.1 * rng.random((64, 64))
+        png = np.round(blob / blob.max() * top).astype(dtype)
+        stem = i.rsplit(".", 1)[0]
+        (tmp_path / "png" / stem).parent.mkdir(parents=True, exist_ok=True)
+        assert cv2.imwrite(str(tmp_path / "png" / (stem + ".png")), png)
+        save_scoremap(tmp_path / "npy", i, png / top)  # the PNG's values, as float
+    results = []
+    for folder in ("png", "npy"):
+        assert main(["evaluate-scoremaps", "--scoremaps", str(tmp_path / folder), "--metadata",
+                     str(meta), "--step", "0.01", "--workers", "1", "--quiet"]) == 0
+        printed = json.loads(capsys.readouterr().out)
+        printed.pop("scoremaps")
+        results.append(printed)
+    assert results[0] == results[1]
+    assert 0 < results[0]["MaxBoxAccV2"] <= 100
+
+
+def test_png_scoremap_errors_name_the_file(tmp_path, capsys):
+    meta = tmp_path / "meta"
+    _box_split(meta, ["a.jpg"])
+    maps = tmp_path / "maps"
+    maps.mkdir()
+    args = ["evaluate-scoremaps", "--scoremaps", str(maps), "--metadata", str(meta), "--quiet",
+            "--workers", "1"]
+    cv2.imwrite(str(maps / "a.png"), np.zeros((64, 64, 3), np.uint8))  # colour, not grayscale
+    assert main(args) == 1
+    assert "a.png" in (err := capsys.readouterr().err) and "grayscale" in err
+    cv2.imwrite(str(maps / "a.png"), np.zeros((64, 64), np.uint8))
+    np.save(maps / "a.npy", np.zeros((64, 64)))
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "a.npy" in err and "a.png" in err

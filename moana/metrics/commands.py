@@ -1,10 +1,11 @@
 """``moana evaluate-scoremaps``: wsolevaluation's metrics for any method's saved score maps.
 
 Score maps follow wsolevaluation's heatmap contract (one float ``.npy`` in [0, 1] per image id,
-see :mod:`moana.cam`), 224x224 there; here any square size S works (``--image-size S``, or by
+see :mod:`moana.cam`), 224x224 there, or are 8-bit / 16-bit grayscale ``.png`` files in the same
+place (scaled to [0, 1] by 255 / 65535); here any square size S works (``--image-size S``, or by
 default the size of the first map), with the ground truth rescaled to S by wsolevaluation's
 rules. The metadata folder is a wsolevaluation split. Every problem of a map names its
-``.npy``. Box splits give MaxBoxAcc (largest contour, IoU 50) and MaxBoxAccV2 (all contours,
+file. Box splits give MaxBoxAcc (largest contour, IoU 50) and MaxBoxAccV2 (all contours,
 mean over IoU 30/50/70); mask splits (with ``--mask-root``) give PxAP and PIoU (percent).
 Prints one JSON object.
 """
@@ -45,8 +46,9 @@ def evaluate_scoremap_dir(
     in the folder's ``protocol.json``, else wsolevaluation's 0.001), so both commands give one
     number for the same maps. ``image_size`` is the side S of the square maps (None: the first
     map's). Raises
-    FileNotFoundError for a missing folder or map and ValueError naming the ``.npy`` file for a
-    map that is not S x S, not floating point, not finite or not in [0, 1].
+    FileNotFoundError for a missing folder or map and ValueError naming the file for a map that
+    is not S x S, not floating point, not finite or not in [0, 1], a PNG map that is not 8-bit
+    or 16-bit grayscale, and an image id with both a ``.npy`` and a ``.png`` map.
     """
     from moana.data.metadata import load_wsol_metadata
 
@@ -133,7 +135,7 @@ def _size_of_first(directory: Path, image_id: str) -> int:
 
 
 def _load_checked(directory: Path, image_id: str, size: int, source: str) -> np.ndarray:
-    """One map, validated; every error names its .npy file."""
+    """One map, validated; every error names its file."""
     path = scoremap_file(directory, image_id)
     array = read_scoremap(path)
     check_scoremap(array, f"{path} (score map of {image_id})")
@@ -170,7 +172,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="MaxBoxAcc/MaxBoxAccV2 or PxAP/PIoU of saved score maps (wsolevaluation numbers)",
         description=__doc__.splitlines()[0],
     )
-    parser.add_argument("--scoremaps", required=True, help="folder of <image id>.npy score maps")
+    parser.add_argument("--scoremaps", required=True,
+                        help="folder of score maps, one per image id: <image id>.npy (float in "
+                        "[0, 1]) or <image id>.png (8-bit or 16-bit grayscale, divided by 255 or "
+                        "65535)")
     parser.add_argument("--metadata", required=True, help="wsolevaluation split folder")
     parser.add_argument("--step", type=float, default=None,
                         help="CAM threshold step, a fraction of the map's range (default: the "
