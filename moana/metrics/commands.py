@@ -55,36 +55,11 @@ def evaluate_scoremap_dir(
     scoremaps = Path(scoremaps)
     if not scoremaps.is_dir():
         raise FileNotFoundError(f"score-map folder {scoremaps} does not exist")
-    from moana.scoremaps import DEFAULT_STEP, protocol, read_protocol
-
-    recorded = read_protocol(scoremaps) or {}
-    step_source = "--step" if step is not None else (
-        "protocol.json" if "cam_step" in recorded else "default")
-    step = float(step if step is not None else recorded.get("cam_step", DEFAULT_STEP))
-    if not 0 < step < 1:
-        raise ValueError(f"CAM threshold step must be in (0, 1), got {step} ({step_source})")
+    recorded, step, step_source = _resolve_step(scoremaps, step)
     metadata = load_wsol_metadata(metadata_dir)
-    if not metadata.image_ids:
-        raise ValueError(f"{metadata.directory / 'image_ids.txt'} lists no image")
-    if image_size is not None and image_size <= 0:
-        raise ValueError(f"--image-size must be a positive number of pixels, got {image_size}")
-    if image_size is None:
-        image_size, source = _size_of_first(scoremaps, metadata.image_ids[0]), "the first map"
-    else:
-        source = "--image-size"
-    if not metadata.boxes and not metadata.masks:
-        raise ValueError(f"{metadata.directory}: no boxes or masks in localization.txt")
-    if metadata.masks and not metadata.boxes and mask_root is None:
-        raise ValueError(f"{metadata.directory} lists masks: pass --mask-root (the folder the "
-                         "mask paths are relative to)")
-    box_evaluators: dict[str, BoxEvaluator] = {}
-    if metadata.boxes:
-        for name, multi in (("largest_contour", False), ("all_contours", True)):
-            box_evaluators[name] = BoxEvaluator(metadata, step=step, iou_thresholds=iou_thresholds,
-                                                multi_contour=multi, workers=workers,
-                                                image_size=image_size)
-    mask_evaluator = (MaskEvaluator(metadata, mask_root, step=step, image_size=image_size)
-                      if metadata.masks and mask_root is not None else None)
+    image_size, source = _check_split(metadata, scoremaps, mask_root, image_size)
+    box_evaluators, mask_evaluator = _evaluators(metadata, mask_root, step, iou_thresholds,
+                                                 workers, image_size)
     ids = metadata.image_ids
     if progress:  # imported here: tqdm.auto costs start-up time that --quiet runs need not pay
         from tqdm.auto import tqdm
@@ -98,31 +73,92 @@ def evaluate_scoremap_dir(
                     evaluator.accumulate(scoremap, image_id)
             if mask_evaluator is not None and image_id in metadata.masks:
                 mask_evaluator.accumulate(scoremap, image_id)
-        result: dict = {"scoremaps": str(scoremaps), "metadata": str(metadata.directory),
-                        "num_images": len(metadata.image_ids), "step": step,
-                        "image_size": image_size,
-                        "protocol": {**protocol(step, str(recorded.get(
-                            "cam_normalization", "as saved (maps scored as given)")), None),
-                            "step_from": step_source}}
-        if box_evaluators:
-            single = box_evaluators["largest_contour"].compute()
-            multi = box_evaluators["all_contours"].compute()
-            result["MaxBoxAcc"] = single["MaxBoxAcc@50"]
-            result["MaxBoxAccV2"] = multi["MaxBoxAccV2"]
-            for tag, r in (("largest_contour", single), ("all_contours", multi)):
-                keep = {k: v for k, v in r.items() if curves or k not in ("curves", "thresholds")}
-                result[tag] = keep
+        result = _header(scoremaps, metadata, step, step_source, image_size, recorded)
+        result.update(_box_results(box_evaluators, curves))
     finally:
         for evaluator in box_evaluators.values():
             evaluator.close()
     if mask_evaluator is not None:
-        r = mask_evaluator.compute()
-        result["PxAP"] = r["PxAP"]
-        result["PIoU"] = r["PIoU"]
-        result["PIoU_threshold"] = r["PIoU_threshold"]
-        if curves:
-            result["mask_curves"] = {k: r[k] for k in ("precision", "recall", "thresholds")}
+        result.update(_mask_results(mask_evaluator, curves))
     return result
+
+
+def _resolve_step(scoremaps: Path, step: float | None) -> tuple[dict, float, str]:
+    """(the folder's recorded protocol, the step, where the step came from)."""
+    from moana.scoremaps import DEFAULT_STEP, read_protocol
+
+    recorded = read_protocol(scoremaps) or {}
+    step_source = "--step" if step is not None else (
+        "protocol.json" if "cam_step" in recorded else "default")
+    step = float(step if step is not None else recorded.get("cam_step", DEFAULT_STEP))
+    if not 0 < step < 1:
+        raise ValueError(f"CAM threshold step must be in (0, 1), got {step} ({step_source})")
+    return recorded, step, step_source
+
+
+def _check_split(metadata, scoremaps: Path, mask_root, image_size: int | None
+                 ) -> tuple[int, str]:
+    """The maps' side and where it came from; ValueError for a split that cannot be scored."""
+    if not metadata.image_ids:
+        raise ValueError(f"{metadata.directory / 'image_ids.txt'} lists no image")
+    if image_size is not None and image_size <= 0:
+        raise ValueError(f"--image-size must be a positive number of pixels, got {image_size}")
+    if image_size is None:
+        image_size, source = _size_of_first(scoremaps, metadata.image_ids[0]), "the first map"
+    else:
+        source = "--image-size"
+    if not metadata.boxes and not metadata.masks:
+        raise ValueError(f"{metadata.directory}: no boxes or masks in localization.txt")
+    if metadata.masks and not metadata.boxes and mask_root is None:
+        raise ValueError(f"{metadata.directory} lists masks: pass --mask-root (the folder the "
+                         "mask paths are relative to)")
+    return image_size, source
+
+
+def _evaluators(metadata, mask_root, step: float, iou_thresholds, workers: int,
+                image_size: int) -> tuple[dict[str, BoxEvaluator], MaskEvaluator | None]:
+    """The box evaluators (largest contour, all contours) and the mask evaluator the split needs."""
+    box_evaluators: dict[str, BoxEvaluator] = {}
+    if metadata.boxes:
+        for name, multi in (("largest_contour", False), ("all_contours", True)):
+            box_evaluators[name] = BoxEvaluator(metadata, step=step, iou_thresholds=iou_thresholds,
+                                                multi_contour=multi, workers=workers,
+                                                image_size=image_size)
+    mask_evaluator = (MaskEvaluator(metadata, mask_root, step=step, image_size=image_size)
+                      if metadata.masks and mask_root is not None else None)
+    return box_evaluators, mask_evaluator
+
+
+def _header(scoremaps: Path, metadata, step: float, step_source: str, image_size: int,
+            recorded: dict) -> dict:
+    """What was scored and under which protocol (step, normalisation, contour mode)."""
+    from moana.scoremaps import protocol
+
+    normalization = str(recorded.get("cam_normalization", "as saved (maps scored as given)"))
+    return {"scoremaps": str(scoremaps), "metadata": str(metadata.directory),
+            "num_images": len(metadata.image_ids), "step": step, "image_size": image_size,
+            "protocol": {**protocol(step, normalization, None), "step_from": step_source}}
+
+
+def _box_results(box_evaluators: dict[str, BoxEvaluator], curves: bool) -> dict:
+    """MaxBoxAcc (largest contour, IoU 50), MaxBoxAccV2 (all contours) and both full results."""
+    if not box_evaluators:
+        return {}
+    single = box_evaluators["largest_contour"].compute()
+    multi = box_evaluators["all_contours"].compute()
+    out: dict = {"MaxBoxAcc": single["MaxBoxAcc@50"], "MaxBoxAccV2": multi["MaxBoxAccV2"]}
+    for tag, r in (("largest_contour", single), ("all_contours", multi)):
+        out[tag] = {k: v for k, v in r.items() if curves or k not in ("curves", "thresholds")}
+    return out
+
+
+def _mask_results(mask_evaluator: MaskEvaluator, curves: bool) -> dict:
+    """PxAP, PIoU and its threshold (and the precision-recall curve with ``curves``)."""
+    r = mask_evaluator.compute()
+    out = {"PxAP": r["PxAP"], "PIoU": r["PIoU"], "PIoU_threshold": r["PIoU_threshold"]}
+    if curves:
+        out["mask_curves"] = {k: r[k] for k in ("precision", "recall", "thresholds")}
+    return out
 
 
 def _size_of_first(directory: Path, image_id: str) -> int:
