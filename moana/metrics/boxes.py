@@ -25,7 +25,6 @@ Several processes can share the work (``workers``). Outputs equal the reference 
 
 from __future__ import annotations
 
-import os
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
@@ -358,10 +357,3 @@ def topk_localization(
         out[f"top{k}_loc"] = hits * 100.0 / len(box_correct)
     return out
 
-
-def default_workers() -> int:
-    """Processes for large evaluations: the CPUs this process may use, at most 8."""
-    try:
-        return max(1, min(8, len(os.sched_getaffinity(0))))
-    except AttributeError:  # pragma: no cover - non-Linux
-        return max(1, min(8, os.cpu_count() or 1))
