@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-EXTRAS := dev,crf,notebooks,fast-eval,demo
+EXTRAS := dev,crf,notebooks,fast-eval,demo,search
 export OMP_NUM_THREADS ?= 2
 
 .PHONY: setup test test-slow test-all reproduce clean-results

@@ -29,6 +29,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                            "MaxBoxAcc/MaxBoxAccV2 or PxAP/PIoU of saved score maps"),
     "train": ("moana.train.commands", "train a WSOL model (CAM / MoANA) and record the run"),
     "evaluate": ("moana.train.commands", "recompute a run's metrics on a split"),
+    "search": ("moana.search.commands",
+               "hyperparameter search of a config on train-fullsup (Optuna)"),
     "config": ("moana.train.config_commands", "list the shipped configs or show one resolved (YAML)"),
     "wsss": ("moana.wsss.commands", "weakly supervised semantic segmentation (IRN-style)"),
     "reproduce": ("moana.reproduce", "run notebooks/ with papermill and regenerate results/"),
@@ -39,7 +41,7 @@ DEBUG_ENV = "MOANA_DEBUG"
 
 #: optional packages -> the extra that installs them (for the message when one is missing)
 OPTIONAL_PACKAGES = {
-    "numba": "fast-eval", "pydensecrf": "crf", "pydensecrf2": "crf",
+    "numba": "fast-eval", "optuna": "search", "pydensecrf": "crf", "pydensecrf2": "crf",
     **{name: "notebooks" for name in ("pandas", "matplotlib", "seaborn", "tabulate", "papermill",
                                       "jupytext", "nbformat", "ipykernel", "ipywidgets",
                                       "IPython", "nbclient")},

@@ -22,7 +22,7 @@ LAYERS: dict[str, int] = {
     "nn": 1,
     "models": 2, "methods": 2, "data": 2, "cam": 2, "cam_hooks": 2, "cam_sources": 2, "scoremaps": 2, "metrics": 2,
     "train": 3, "wsss": 3,
-    "experiments": 4, "viz": 4, "reproduce": 4,
+    "experiments": 4, "viz": 4, "reproduce": 4, "search": 4,
     "cli": 5, "__main__": 5, "__init__": 5,
 }
 

@@ -17,6 +17,7 @@ reduced over ranks, and only rank 0 writes.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,7 +75,8 @@ def default_run_dir(config: TrainConfig) -> Path:
 
 def fit(config: TrainConfig | str | Path, *, run_dir: Path | str | None = None,
         resume: bool = False, quiet: bool | None = None,
-        overrides: list[str] | None = None) -> dict[str, Any]:
+        overrides: list[str] | None = None, final_split: str = "test",
+        on_validation: Callable[[int, float], None] | None = None) -> dict[str, Any]:
     """Train, select on val, report on test; returns the final metrics (also on disk).
 
     Args:
@@ -82,12 +84,20 @@ def fit(config: TrainConfig | str | Path, *, run_dir: Path | str | None = None,
         run_dir: where the run is recorded (default ``<runtime.output_dir>/<name>-seed<s>-<time>``).
         resume: continue the run in ``run_dir`` from its last checkpoint.
         quiet: no progress bars (default: ``runtime.quiet``, or env ``CI=true``).
+        final_split: ``test`` (the final report) or ``val``: the run reports the val metrics
+            of its evaluated checkpoint and never opens the test split (its metadata is not
+            read, checked or fingerprinted), as a hyperparameter-search trial must.
+        on_validation: called as ``on_validation(epoch, score)`` after each val evaluation
+            (``score``: the ``eval.select_by`` metric); an exception it raises (a pruned trial)
+            stops the run and propagates.
 
     Under ``torchrun`` (WORLD_SIZE > 1) every process calls ``fit``; rank 0 writes. The
     process-wide torch flags the run sets (deterministic algorithms, cudnn.benchmark) are
     restored when it returns or raises. Raises ValueError for a bad config or run directory,
     FileNotFoundError for missing data or checkpoints, DivergedError when the loss diverges.
     """
+    if final_split not in ("test", "val"):
+        raise ValueError(f"final_split must be 'test' or 'val', got {final_split!r}")
     if not isinstance(config, TrainConfig):
         config = load_config(config, overrides)
     elif overrides:
@@ -98,7 +108,9 @@ def fit(config: TrainConfig | str | Path, *, run_dir: Path | str | None = None,
     try:
         device = resolve_device(config.runtime.device, dist_info)
         with torch_flags(deterministic=config.runtime.deterministic, device=device):
-            return _fit(config, run_dir, resume, quiet, dist_info, device)
+            session = _open_session(config, run_dir, resume, quiet, dist_info, device)
+            session.final_split, session.on_validation = final_split, on_validation
+            return _fit(session)
     finally:
         if not already:
             cleanup()
@@ -117,6 +129,13 @@ class _Session:
     started: float = field(default_factory=time.time)
     changes: list[str] = field(default_factory=list)
     manifest: dict[str, Any] = field(default_factory=dict)
+    final_split: str = "test"
+    on_validation: Callable[[int, float], None] | None = None
+
+    @property
+    def splits(self) -> tuple[str, ...]:
+        """The splits this run may open."""
+        return ("train", "val", "test") if self.final_split == "test" else ("train", "val")
 
     @property
     def main(self) -> bool:
@@ -136,18 +155,17 @@ class _Session:
         self.run.write_manifest(m)
 
 
-def _fit(config: TrainConfig, run_dir: Path | str | None, resume: bool, quiet: bool | None,
-         dist_info: DistInfo, device: torch.device) -> dict[str, Any]:
-    session = _open_session(config, run_dir, resume, quiet, dist_info, device)
+def _fit(session: _Session) -> dict[str, Any]:
+    config, dist_info, device = session.config, session.dist, session.device
     seed_everything(derived_seed(config.runtime.seed, dist_info.rank))
-    data = prepare_data(config, dist_info, quiet=session.quiet)
+    data = prepare_data(config, dist_info, quiet=session.quiet, splits=session.splits)
     train_set, val_set = data.dataset("train", train=True), data.dataset("val")
     model = place_model(build_from_config(config, data.num_classes), device,
                         config.runtime.channels_last)
     settings = EvalSettings.from_config(config, device=device, mask_root=data.mask_root,
                                         quiet=session.quiet, dist_info=dist_info)
     loop = _make_loop(session, model, train_set, val_set, settings)
-    if resume:
+    if session.resume:
         loop.resume()
     _start_records(session, data, loop.start_epoch)
     loop.model = wrap_ddp(loop.model, device, dist_info)
@@ -263,6 +281,8 @@ def _make_loop(session: _Session, model: nn.Module, train_set: Any, val_set: Any
     def validate(net: nn.Module, epoch: int) -> Validation:
         val = evaluate_localization(net, val_set, eval_settings, desc="val")
         metric, score = selection_score(val, config.eval.select_by)
+        if session.on_validation is not None:
+            session.on_validation(epoch + 1, score)
         row = _scalars({k: v for k, v in val.items() if k != "num_images"}, "val_")
         return Validation(row, metric, score, {"thresholds": val_thresholds(val),
                                                "val": _scalars(val, "")})
@@ -295,7 +315,8 @@ def _make_loop(session: _Session, model: nn.Module, train_set: Any, val_set: Any
 
 def _final_report(session: _Session, data: PreparedData, loop: EpochLoop,
                   eval_settings: EvalSettings) -> dict[str, Any]:
-    """Evaluate the chosen checkpoint on test with the CAM thresholds chosen on val."""
+    """Evaluate the chosen checkpoint on test with the CAM thresholds chosen on val (with
+    ``final_split="val"``: report that checkpoint's val metrics, test unopened)."""
     config, best, history = session.config, loop.best, loop.history
     which = config.eval.checkpoint
     path = session.run.checkpoint_path(which)
@@ -310,8 +331,11 @@ def _final_report(session: _Session, data: PreparedData, loop: EpochLoop,
         if val:  # the history leaves out the count; every val image is scored once
             val["num_images"] = len(data.dataset("val"))
         thresholds = val_thresholds(val)
-    test = evaluate_localization(loop.model, data.dataset("test"), eval_settings,
-                                 thresholds=thresholds, desc="test")
+    if session.final_split == "val":  # a search trial: the test split stays closed
+        test = {k: v for k, v in val.items() if k != "box_curves"}
+    else:
+        test = evaluate_localization(loop.model, data.dataset("test"), eval_settings,
+                                     thresholds=thresholds, desc="test")
     curves = test.pop("box_curves", None)
     final = {
         "name": config.name,
@@ -319,7 +343,7 @@ def _final_report(session: _Session, data: PreparedData, loop: EpochLoop,
         "method": config.model.method,
         "dataset": config.data.dataset,
         "seed": config.runtime.seed,
-        "split": "test",
+        "split": session.final_split,
         "checkpoint": which,
         "epoch": int(state["epoch"]),
         "selection_metric": best.get("metric"),

@@ -131,10 +131,12 @@ class PreparedData:
                            crop_size=d.crop_size, mask_root=self.mask_root)
 
     def fingerprint(self) -> str:
-        """A hash of the train/val/test metadata files, recorded in the run manifest."""
+        """A hash of the metadata files of the run's splits (train, val and, unless the run
+        leaves it out, test), recorded in the run manifest."""
         from moana.train.records import dataset_fingerprint
 
-        return dataset_fingerprint([self.split_dirs[s] for s in ("train", "val", "test")])
+        return dataset_fingerprint([self.split_dirs[s] for s in ("train", "val", "test")
+                                    if s in self.split_dirs])
 
 
 def _synthetic_knobs(config: TrainConfig) -> dict[str, Any]:
@@ -206,8 +208,13 @@ def _real_paths(config: TrainConfig):
 
 
 def prepare_data(config: TrainConfig, dist_info: DistInfo | None = None,
-                 quiet: bool = True) -> PreparedData:
+                 quiet: bool = True, splits: tuple[str, ...] = ("train", "val", "test")
+                 ) -> PreparedData:
     """Resolve the dataset paths; generate the synthetic benchmark when it is missing.
+
+    ``splits``: the splits the run may open; any other is left out of the result, so nothing
+    downstream can read it (a hyperparameter-search trial passes ``("train", "val")`` and its
+    test split is never touched, not even checked for existence).
 
     ``data.dataset: synthetic`` with a ``data.data_root`` that holds no metadata yet: rank 0
     calls ``moana.data.synthetic.make_wsol_dataset(data_root, **data.synthetic)`` (seed from
@@ -220,6 +227,7 @@ def prepare_data(config: TrainConfig, dist_info: DistInfo | None = None,
         image_root, split_dirs, mask_root, settings = _synthetic_paths(config, dist_info, quiet)
     else:
         image_root, split_dirs, mask_root, settings = _real_paths(config)
+    split_dirs = {k: v for k, v in split_dirs.items() if k in splits}
     for key, directory in split_dirs.items():
         if not directory.is_dir():
             raise FileNotFoundError(f"metadata of the {key} split not found: {directory} "
