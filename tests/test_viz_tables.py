@@ -61,6 +61,25 @@ def test_comparison_table_orders_drops_empty_and_keeps_reported():
         tables.wsol_comparison_table([], dataset="x")
 
 
+def test_comparison_table_averages_seeds_and_judges_the_distance_to_reported():
+    rows = [tables.wsol_row("resnet50", "cam", {"MaxBoxAccV2": v}) for v in (62.0, 64.0, 63.0)]
+    rows += [tables.wsol_row("resnet50", "cam", {"MaxBoxAccV2": 70.0}, hparams="searched (x)")]
+    rows += [tables.wsol_row("resnet50", "moana", {"MaxBoxAccV2": v}) for v in (60.0, 61.0)]
+    table = tables.wsol_comparison_table(rows, dataset="CUB").set_index(["method", "hparams"])
+    default = table.loc[("cam", "default")]
+    assert default["seeds"] == 3 and default["MaxBoxAccV2"] == pytest.approx(63.0)
+    assert default["MaxBoxAccV2 std"] == pytest.approx(1.0)
+    assert default["reported MaxBoxAccV2"] == 63.0  # wsolevaluation's CUB ResNet-50 CAM
+    assert default["Δ to reported"] == pytest.approx(0.0) and default["verdict"] == "within"
+    off = tables.wsol_comparison_table(
+        [tables.wsol_row("resnet50", "cam", {"MaxBoxAccV2": v}) for v in (50.0, 51.0)],
+        dataset="CUB")
+    assert off.loc[0, "Δ to reported"] == pytest.approx(-12.5) and off.loc[0, "verdict"] == "outside"
+    assert table.loc[("cam", "searched (x)")]["verdict"] == "one seed"
+    assert table.loc[("moana", "default")]["verdict"] == "no reported"  # MoANA: none published
+    assert tables.primary_metric("OpenImages") == "PxAP"
+
+
 def test_center_gaussian_and_baseline_scores_centered_boxes(tmp_path):
     g = center_gaussian(32, 0.25)
     assert g.shape == (32, 32) and g.max() == pytest.approx(1.0) and g.min() > 0

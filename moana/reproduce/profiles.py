@@ -47,6 +47,13 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "methods": ["cam", "has", "adl", "moana"],
             "config_template": "smoke_{method}",
             "epochs": None,  # the config's own (10)
+            # a tiny search (wsolevaluation's protocol on val) so make reproduce exercises the
+            # path: 4 trials of 3 epochs each (no decay), then the best config trained once
+            "search_methods": ["cam", "moana"],
+            "search_trials": 4,
+            "search_sampler": "random",
+            "search_epochs": 3,
+            "search_overrides": [],
         },
         "02_ablations": {
             # the variants that answer the paper's questions (the channel view alone, the
@@ -89,6 +96,13 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "methods": ["cam", "has", "acol", "spg", "adl", "cutmix", "moana"],
             "config_template": "cub_{backbone}_{method}",
             "epochs": None,  # None: the shipped config's epochs
+            # every method searched on train-fullsup before its searched run, 30 random trials
+            # per config (moana.search.study), trials at the shipped schedule
+            "search_methods": ["cam", "has", "acol", "spg", "adl", "cutmix", "moana"],
+            "search_trials": 30,
+            "search_sampler": "random",
+            "search_epochs": None,
+            "search_overrides": [],
         },
         "02_ablations": {
             "variants": None,
@@ -197,6 +211,16 @@ class WorkLayout:
     @property
     def wsol_runs(self) -> Path:
         return self.root / "runs" / "wsol"
+
+    @property
+    def wsol_searched_runs(self) -> Path:
+        """Runs of the best config of each search, ``<root>/runs/wsol_searched/<b>-<m>``."""
+        return self.root / "runs" / "wsol_searched"
+
+    @property
+    def wsol_search(self) -> Path:
+        """Hyperparameter searches, ``<root>/search/wsol/<backbone>-<method>``."""
+        return self.root / "search" / "wsol"
 
     @property
     def ablation_runs(self) -> Path:

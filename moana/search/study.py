@@ -46,7 +46,8 @@ from optuna.trial import TrialState
 from moana.search.space import SearchSpace, default_space, load_space
 from moana.train.config import TrainConfig, load_config
 
-__all__ = ["DEFAULT_TRIALS", "SearchSettings", "TrialSeededSampler", "open_study", "search"]
+__all__ = ["DEFAULT_TRIALS", "SearchSettings", "TrialSeededSampler", "load_search", "open_study",
+           "search"]
 
 DEFAULT_TRIALS = 30
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -284,3 +285,16 @@ def search(config: str | Path, *, search_dir: str | Path | None = None,
             continue
         study.optimize(objective, n_trials=1, catch=(_Surplus,))
     return write_report(study, search_dir, base, space, settings, shown_url(url))
+
+
+def load_search(search_dir: str | Path, storage: str | None = None) -> optuna.Study:
+    """The study of a finished search directory (its ``search.json`` names the study; the
+    storage is ``storage`` or the directory's ``study.db``)."""
+    search_dir = Path(search_dir)
+    info_path = search_dir / "search.json"
+    if not info_path.is_file():
+        raise FileNotFoundError(f"{info_path} not found: {search_dir} holds no finished search")
+    name = json.loads(info_path.read_text())["study"]
+    url = storage or f"sqlite:///{(search_dir / 'study.db').resolve()}"
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna.load_study(study_name=name, storage=url)
