@@ -50,7 +50,7 @@ search_overrides: list = []  # extra train-config overrides of every trial and o
 from moana.experiments.data import train_data_overrides
 from moana.experiments.grid import train_grid
 from moana.experiments.runs import histories
-from moana.experiments.search_grid import search_grid
+from moana.experiments.search_grid import commands_of, labelled_runs, search_grid
 from moana.search.study import load_search
 from moana.reproduce.profiles import load_data_info, work_layout
 from moana.train.run import Run
@@ -70,6 +70,7 @@ runs = train_grid(layout.wsol_runs, backbones, methods, config_template=config_t
                   device=device, data_overrides=train_data_overrides(info), overrides=overrides,
                   epochs=epochs, reuse_runs=reuse_runs)
 save_table(runs, "wsol_training", output_dir, dataset=info["dataset"], synthetic=synthetic,
+           command=commands_of(labelled_runs(layout.wsol_runs)),
            caption="WSOL training runs: config, epochs, wall time, selected epoch and test metrics")
 runs
 
@@ -101,6 +102,7 @@ searched = search_grid(layout.wsol_search, layout.wsol_searched_runs, backbones,
                        epochs=search_epochs, reuse_runs=reuse_runs)
 if len(searched):
     save_table(searched, "wsol_search", output_dir, dataset=info["dataset"], synthetic=synthetic,
+               command=commands_of(labelled_runs(layout.wsol_searched_runs)),
                caption=f"Hyperparameter search per (backbone, method): {search_sampler} sampling, "
                        "trials scored on val (train-fullsup), best trial's values and val score, "
                        "seconds per trial, and the best config's test numbers (trained once)")

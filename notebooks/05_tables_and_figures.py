@@ -41,7 +41,7 @@ import pandas as pd
 from moana.reproduce.profiles import load_data_info, work_layout
 from moana.experiments.data import load_split
 from moana.experiments.runs import box_curves, cam_step
-from moana.experiments.search_grid import labelled_runs
+from moana.experiments.search_grid import commands_of, labelled_runs
 from moana.metrics.baselines import evaluate_center_baseline
 from moana.viz.figures import plot_box_accuracy_curves, save_figure
 from moana.viz.tables import (PROTOCOL_NOTE, REPORTED_NOTE, VERDICT_RULE, save_table,
@@ -71,7 +71,7 @@ for backbone, size in sizes.items():
     rows.append(wsol_row(backbone, "center baseline", center, hparams="none"))
 table = wsol_comparison_table(rows, dataset=info["dataset"])
 save_table(table, "wsol_comparison", output_dir, dataset=info["dataset"], synthetic=synthetic,
-           notes=f"{REPORTED_NOTE} {PROTOCOL_NOTE} {VERDICT_RULE}.",
+           notes=f"{REPORTED_NOTE} {PROTOCOL_NOTE} {VERDICT_RULE}.", command=commands_of(runs),
            caption="WSOL: CAM vs MoANA per backbone (top-1 cls/loc, GT-known loc, MaxBoxAccV2 with IoU 30/50/70, "
                    "PxAP) with the center-Gaussian baseline as a floor; default and searched hyperparameters, "
                    "mean over seeds, distance to the reported number")

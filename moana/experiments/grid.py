@@ -3,6 +3,7 @@ into ``<runs_root>/<backbone>-<method>`` (stage 01; CAM vs MoANA, Sohn et al. Sc
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import time
 from collections.abc import Sequence
@@ -11,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from moana.io import atomic_write_text
 from moana.train.run import Run
 
 
@@ -23,6 +25,30 @@ def grid_overrides(backbone: str, method: str, *, seed: int = 0, device: str = "
     if epochs is not None:
         out.append(f"optim.epochs={int(epochs)}")
     return out
+
+
+#: what a run dir records as the command that trains it alone
+COMMAND_FILE = "command.txt"
+_SYNTHETIC_DATA_KEYS = ("data.dataset=synthetic", "data.data_root=", "data.synthetic=")
+
+
+def cell_command(program: str, config: str, cell_overrides: Sequence[str], *,
+                 flags: Sequence[str] = (), work_dir: str = "work") -> str:
+    """The shell command that runs one grid cell alone (``program`` is ``moana train`` or
+    ``moana search``): the config, ``--work-dir``, ``flags`` and the cell's overrides, less its
+    ``name`` and, for the synthetic benchmark, less the data keys (``--work-dir`` finds the
+    benchmark stage 00 made there)."""
+    synthetic = any(o.startswith("data.dataset=synthetic") for o in cell_overrides)
+    kept = [o for o in cell_overrides if not o.startswith("name=")
+            and not (synthetic and o.startswith(_SYNTHETIC_DATA_KEYS))]
+    return " ".join([program, "--config", shlex.quote(config), "--work-dir", work_dir,
+                     *map(shlex.quote, flags), *map(shlex.quote, kept)])
+
+
+def run_command(run: Run) -> str | None:
+    """The command recorded in a run directory (:data:`COMMAND_FILE`), if any."""
+    path = run.path / COMMAND_FILE
+    return path.read_text().strip() if path.is_file() else None
 
 
 def evaluation_label(eval_cfg: Any) -> str:
@@ -53,15 +79,18 @@ def train_grid(runs_root: str | Path, backbones: Sequence[str], methods: Sequenc
         for method in methods:
             run = Run(Path(runs_root) / f"{backbone}-{method}")
             name = config_template.format(backbone=backbone, method=method)
-            config = load_config(name, grid_overrides(
-                backbone, method, seed=seed, device=device, data_overrides=data_overrides,
-                overrides=overrides, epochs=epochs))
+            cell = grid_overrides(backbone, method, seed=seed, device=device,
+                                  data_overrides=data_overrides, overrides=overrides,
+                                  epochs=epochs)
+            config = load_config(name, cell)
             start = time.perf_counter()
             if reuse_runs and run.finished:
                 print(f"{backbone}-{method}: reusing {run.path}")
             else:
                 shutil.rmtree(run.path, ignore_errors=True)
                 fit(config, run_dir=run.path, quiet=True)
+                atomic_write_text(run.path / COMMAND_FILE,
+                                  cell_command("moana train", name, cell) + "\n")
             metrics = run.metrics("test")
             records.append({"backbone": backbone, "method": method, "config": name,
                             "epochs": config.optim.epochs,

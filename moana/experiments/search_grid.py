@@ -14,11 +14,11 @@ from typing import Any
 
 import pandas as pd
 
-from moana.experiments.grid import grid_overrides
+from moana.experiments.grid import COMMAND_FILE, cell_command, grid_overrides
 from moana.io import atomic_write_text
 from moana.train.run import Run
 
-__all__ = ["HPARAMS_FILE", "hparams_label", "labelled_runs", "search_grid"]
+__all__ = ["HPARAMS_FILE", "commands_of", "hparams_label", "labelled_runs", "search_grid"]
 
 HPARAMS_FILE = "hparams.json"
 
@@ -69,6 +69,12 @@ def search_grid(search_root: str | Path, runs_root: str | Path, backbones: Seque
             if not (reuse_runs and run.finished):
                 shutil.rmtree(run.path, ignore_errors=True)
                 fit(load_config(search_dir / "best.yaml"), run_dir=run.path, quiet=True)
+                flags = ["--trials", str(trials), "--sampler", sampler, "--seed", str(seed)]
+                best = f"work/search/{cell}/best.yaml"
+                atomic_write_text(run.path / COMMAND_FILE, cell_command(
+                    "moana search", name, cell_overrides, flags=flags)
+                    + f" --search-dir work/search/{cell} && moana train --config {best} "
+                      "--work-dir work\n")
                 atomic_write_text(run.path / HPARAMS_FILE, json.dumps(
                     {**{k: summary[k] for k in ("study", "space", "sampler", "best_trial",
                                                 "best_value", "best_params", "objective")},
@@ -94,3 +100,17 @@ def labelled_runs(*roots: str | Path) -> list[tuple[str, str, Run, str]]:
 
     return [(b, m, run, hparams_label(run)) for root in roots if Path(root).is_dir()
             for b, m, run in find_runs(root)]
+
+
+def commands_of(runs: Sequence[tuple[str, str, Run, str]]) -> str | None:
+    """One recorded command per kind of row (default, searched) of :func:`labelled_runs`'s
+    runs, joined with ``;`` — what results/README.md shows to regenerate one cell."""
+    from moana.experiments.grid import run_command
+
+    picked: dict[str, str] = {}
+    for backbone, method, run, hparams in runs:
+        kind = "searched" if hparams.startswith("searched") else "default"
+        command = run_command(run)
+        if command and kind not in picked:
+            picked[kind] = f"{kind} rows (e.g. {backbone}-{method}): `{command}`"
+    return "; ".join(picked.values()) or None

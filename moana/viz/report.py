@@ -40,6 +40,17 @@ def _entries(results_dir: Path, folder: str) -> list[tuple[str, dict[str, Any]]]
     return out
 
 
+def _regenerate(meta: Mapping[str, Any], stage: str | None, profile: str) -> str:
+    """How to regenerate a table: the command of one cell when the stage recorded it, else the
+    stage's ``moana reproduce`` call."""
+    if meta.get("command"):
+        command = meta["command"]
+        return f" One cell: {command if '`' in command else f'`{command}`'}."
+    if stage:
+        return f" Regenerate: `moana reproduce --profile {profile} --only {stage[:2]}`."
+    return ""
+
+
 def render_results_readme(results_dir: str | Path, manifest: Mapping[str, Any]) -> str:
     """The Markdown text of results/README.md."""
     results_dir = Path(results_dir)
@@ -82,16 +93,27 @@ def render_results_readme(results_dir: str | Path, manifest: Mapping[str, Any]) 
                      else f"[{name}](figures/{name}.png)" + (" ([pdf](figures/" + name + ".pdf))"
                                                             if "pdf" in meta.get("formats", []) else ""))
             profile = stages.get(stage, {}).get("profile", manifest.get("profile", "?")) if stage else "?"
-            lines.append(f"- {links}: {meta.get('caption', '')} — data: {data}; profile: {profile}; "
-                         f"seeds: {_seeds(params)}; stage: {stage or '?'}.")
+            line = (f"- {links}: {meta.get('caption', '')} — data: {data}; profile: {profile}; "
+                    f"seeds: {_seeds(params)}; stage: {stage or '?'}.")
+            if folder == "tables":
+                line += _regenerate(meta, stage, profile)
+            lines.append(line)
     lines += [
         "",
         "## Reported numbers",
         "",
-        f"Columns named `reported` hold numbers published in {REPORTED_SOURCE}.",
-        ("They are filled from `moana.viz.tables.REPORTED`." if REPORTED else
-         "They are empty: the paper's numbers were not retrieved reliably when this kit was written, "
-         "so none are shown rather than unverified ones (add them to `moana.viz.tables.REPORTED`)."),
+        "Columns named `reported` hold published numbers: wsolevaluation's main table (Choe et "
+        "al., CVPR 2020; clovaai/wsolevaluation) for CAM, HaS, ACoL, SPG, ADL, CutMix and the "
+        "center baseline on ILSVRC, CUB and OpenImages, and for MoANA those of "
+        f"{REPORTED_SOURCE}, "
+        + ("filled from `moana.viz.tables.REPORTED`." if REPORTED else
+           "which were not retrieved reliably when this kit was written and are left empty "
+           "(add them to `moana.viz.tables.REPORTED`).")
+        + " The synthetic benchmark has none.",
+        "",
+        "A cell's command runs it alone with the profile's seed; it gives the table's number "
+        "with the same torch version and the same number of CPU threads (float sums depend on "
+        "both).",
         "",
     ]
     return "\n".join(lines)

@@ -155,10 +155,12 @@ def save_table(
     synthetic: bool,
     floatfmt: str = ".2f",
     notes: str | None = None,
+    command: str | None = None,
 ) -> Path:
     """Write ``<output_dir>/tables/<name>.csv``, ``<name>.md`` and ``<name>.meta.json``.
 
-    ``caption`` is the one line results/README.md shows for this table.
+    ``caption`` is the one line results/README.md shows for this table; ``command``, the shell
+    command that regenerates one of its cells (shown there too).
     """
     if not name or "/" in name or name.startswith("."):
         raise ValueError(f"bad table name {name!r}")
@@ -173,7 +175,8 @@ def save_table(
         md += ["", notes.strip()]
     atomic_write_text(folder / f"{name}.md", "\n".join(md) + "\n")
     write_meta(csv, kind="table", caption=caption, dataset=dataset, synthetic=synthetic,
-               extra={"rows": int(len(table)), "columns": [str(c) for c in table.columns]})
+               extra={"rows": int(len(table)), "columns": [str(c) for c in table.columns],
+                      **({"command": command} if command else {})})
     return csv
 
 
