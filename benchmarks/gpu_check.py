@@ -541,14 +541,14 @@ def wsss_overrides(ctx: Context, work_dir: Path) -> list[str]:
 
 
 def run_notebook_05(work_dir: Path, output_dir: Path, device: str) -> None:
-    import papermill as pm
+    from moana.reproduce import papermill_executor  # the runner's kernel settings and arguments
 
     notebook = REPO / "notebooks" / "05_tables_and_figures.ipynb"
     output_dir.mkdir(parents=True, exist_ok=True)
-    pm.execute_notebook(str(notebook), str(output_dir / notebook.name), cwd=str(notebook.parent),
-                        parameters={"profile": "paper", "work_dir": str(work_dir),
-                                    "output_dir": str(output_dir), "device": device},
-                        kernel_name="python3", progress_bar=False)
+    execute = papermill_executor("python3", log_output=False, progress_bar=False)
+    execute(notebook, output_dir / notebook.name,
+            {"profile": "paper", "work_dir": str(work_dir), "output_dir": str(output_dir),
+             "device": device})
 
 
 def stage_paper_profile(ctx: Context, out: dict) -> None:

@@ -30,18 +30,18 @@ work_dir: str = "../work"  # intermediate artefacts (datasets, runs, checkpoints
 output_dir: str = "../work/interactive"  # tables/ and figures/ go here (moana reproduce: a staging dir)
 seed: int = 0  # unused: see seeds
 device: str = "cpu"  # cpu | cuda | auto
-seeds: list = [0, 1, 2]  # training seeds per variant (at least 3 to see the seed spread)
+seeds: list = [0, 1, 2, 3, 4]  # training seeds per variant (at least 3 to see the seed spread)
 variants: list = None  # variant names (None: every variant in moana.experiments.variants.VARIANTS; the benchmark controls of CONTROLS by name)
 config: str = "smoke_moana"  # shipped training config every variant starts from
-epochs: int = 5  # training epochs per run (None: the config's own)
+epochs: int = None  # training epochs per run (None: the config's own, as the smoke profile)
 overrides: list = []  # extra config overrides for every run
-ablation_data: dict = {"seed": 0, "num_classes": 4, "image_size": 64, "per_class": {"train": 60, "val": 5, "test": 25}}  # synthetic knobs of a smaller dataset for the many ablation runs (None: stage 00's data)
+ablation_data: dict = None  # synthetic knobs of another dataset for the many ablation runs, e.g. {"seed": 0, "image_size": 64} (None: stage 00's data)
 metric: str = "MaxBoxAccV2"  # metric of the ablation figure
 cost_arch: str = "resnet50"  # backbone of the cost table
-cost_image_size: int = 224  # input side for the cost table
-cost_repeats: int = 3  # timed forwards per module (median)
+cost_image_size: int = 112  # input side for the cost table
+cost_repeats: int = 2  # timed forwards per module (median)
 reuse_runs: bool = False  # keep finished ablation runs instead of training them again
-workers: int = 1  # runs trained at once, one process and one thread each (2 on a 2-core CPU)
+workers: int = 2  # runs trained at once, one process and one thread each (2 on a 2-core CPU)
 validity_variants: list = ["cam", "has", "cam+mark_hidden", "moana", "se", "cbam"]  # entries of the benchmark-validity table (synthetic data; those among variants)
 
 # %%

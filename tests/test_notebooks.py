@@ -97,3 +97,23 @@ def test_every_notebook_runs_with_papermill(tmp_path):
                                                              "method", "ceiling"]
     executed = nbformat.read(tmp_path / "03_attention_maps.ipynb", as_version=4)
     assert any(c.get("outputs") for c in executed.cells if c.cell_type == "code")
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_notebook_defaults_equal_the_smoke_profile(stage):
+    """A notebook run by hand runs what `make reproduce` runs (its defaults are the smoke
+    profile's values; the folders aside)."""
+    import ast
+
+    from moana.reproduce.nbparams import declared_parameters
+    from moana.reproduce.profiles import PROFILES
+
+    declared = declared_parameters(NOTEBOOKS / f"{stage}.ipynb")
+    preset = {**PROFILES["smoke"].get("common", {}), **PROFILES["smoke"][stage]}
+    # papermill's parameter parser cannot read a default list of strings holding "=" (variant
+    # names like "axes=c"): the notebook keeps None (every variant) and the profile names them
+    preset.pop("variants", None) if stage == "02_ablations" else None
+    differ = {name: (ast.literal_eval(declared[name]["default"]), value)
+              for name, value in preset.items()
+              if name in declared and ast.literal_eval(declared[name]["default"]) != value}
+    assert not differ, f"{stage}: notebook default vs smoke profile: {differ}"
