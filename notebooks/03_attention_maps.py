@@ -41,6 +41,7 @@ checkpoint: str = "best"  # best | last
 import numpy as np
 
 from moana.experiments.data import class_names, wsol_dataset
+from moana.experiments.moana_steps import moana_steps
 from moana.experiments.runs import load_method_runs
 from moana.reproduce.profiles import load_data_info, work_layout
 from moana.viz.explorer import (ATTENTION_LABELS, Explorer, collect_explorer_data, predicted_boxes,
@@ -94,6 +95,21 @@ for m in attention_methods:
                     caption=f"{m} attentions for test image {j}: channel (sorted), height, width, "
                             "and the expanded C×H×W map averaged over channels")
 print("methods with attention modules:", attention_methods or "none")
+
+# %% [markdown]
+# ## MoANA step by step, on a real feature map
+#
+# What the module computes for test image 0 (the trained MoANA network of stage 01, the formula
+# block of `moana/nn/moana.py`): each axis descriptor is a pooled feature vector passed through a
+# 1-D convolution, BatchNorm and a sigmoid; their broadcast sum is the expanded map M in [0, 3];
+# the calibration scales the features by a + b·M. The line printed above the table rebuilds the
+# output from these steps and compares it with the module's own.
+
+# %%
+if "moana" in models:
+    steps = moana_steps(models["moana"], test[indices[0]][0])
+    print(f"rebuilt output vs the module's: max |difference| = {steps.attrs['max_abs_diff_to_module']:.1e}")
+    display(steps.round(4))
 
 # %% [markdown]
 # ## Explorer
