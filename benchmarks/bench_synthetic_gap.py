@@ -31,7 +31,7 @@ def whole_object_ceiling(config_name: str, overrides: list[str]) -> dict[str, fl
     from moana.data.wsol import load_mask
     from moana.metrics.boxes import BoxEvaluator
     from moana.train.distributed import DistInfo
-    from moana.train.setup import prepare_data
+    from moana.train.prepare import prepare_data
 
     config = load_config(config_name, overrides)
     data = prepare_data(config, DistInfo())

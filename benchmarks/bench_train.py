@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from moana.models.build import build_model
 from moana.train.config import load_config
-from moana.train.setup import autocast_context
+from moana.train.runtime import autocast_context
 
 VARIANTS = {
     "cam": dict(method="cam"),

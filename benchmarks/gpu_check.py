@@ -101,7 +101,7 @@ def adapter_paper() -> SimpleNamespace:
     """Stage 3: WSOL training (fit), the WSSS pipeline step by step, notebook 05's data record."""
     from moana.reproduce.profiles import save_data_info, work_layout
     from moana.train import fit, load_config
-    from moana.experiments.data import real_info
+    from moana.experiments.prepared_data import real_info
     from moana.wsss import load_wsss_config, run_pipeline
     from moana.wsss.pipeline import STEPS
 

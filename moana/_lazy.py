@@ -10,20 +10,7 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Callable, Mapping
-from types import ModuleType
 from typing import Any
-
-
-class _ShadowingPackage(ModuleType):
-    """A package whose re-exported name equals a submodule's (``moana.train.fit``, the function,
-    vs the module ``moana.train.fit``): importing the submodule must not rebind the name to the
-    module, as the import system does with ``setattr(package, child, module)``."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if isinstance(value, ModuleType) and value.__name__ == f"{self.__name__}.{name}" \
-                and name in self.__dict__.get("_EXPORTS", {}):
-            return  # the submodule stays reachable through sys.modules
-        super().__setattr__(name, value)
 
 
 def lazy_exports(package: str, exports: Mapping[str, str]
@@ -37,7 +24,8 @@ def lazy_exports(package: str, exports: Mapping[str, str]
     module_obj = sys.modules[package]
     namespace = module_obj.__dict__
     if any(name == module.rsplit(".", 1)[-1] for name, module in exports.items()):
-        module_obj.__class__ = _ShadowingPackage
+        raise ValueError(f"{package}: an exported name equals its submodule's name; rename the "
+                         f"submodule (the import system would rebind the name to the module)")
 
     def __getattr__(name: str) -> Any:
         module = exports.get(name)

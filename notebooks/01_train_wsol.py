@@ -47,7 +47,7 @@ search_epochs: int = 3  # training epochs of every trial and of the searched run
 search_overrides: list = []  # extra train-config overrides of every trial and of the searched run
 
 # %%
-from moana.experiments.data import train_data_overrides
+from moana.experiments.prepared_data import train_data_overrides
 from moana.experiments.grid import train_grid
 from moana.experiments.runs import histories
 from moana.experiments.search_grid import commands_of, labelled_runs, search_grid

@@ -108,7 +108,7 @@ if synthetic and "cam" in variant_names:
     import pandas as pd
 
     from moana.experiments import benchmark
-    from moana.experiments.data import load_split
+    from moana.experiments.prepared_data import load_split
 
     if ablation_data:  # the ablation's own smaller benchmark
         from moana.data.metadata import load_wsol_metadata

@@ -40,7 +40,7 @@ checkpoint: str = "best"  # best | last
 # %%
 import numpy as np
 
-from moana.experiments.data import class_names, wsol_dataset
+from moana.experiments.prepared_data import class_names, wsol_dataset
 from moana.experiments.moana_steps import moana_steps
 from moana.experiments.runs import load_method_runs
 from moana.reproduce.profiles import load_data_info, work_layout

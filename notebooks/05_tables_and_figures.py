@@ -39,7 +39,7 @@ curve_iou: int = 50  # IoU threshold of the box-accuracy-vs-threshold figure
 import pandas as pd
 
 from moana.reproduce.profiles import load_data_info, work_layout
-from moana.experiments.data import load_split
+from moana.experiments.prepared_data import load_split
 from moana.experiments.runs import box_curves, cam_step
 from moana.experiments.search_grid import commands_of, labelled_runs
 from moana.metrics.baselines import evaluate_center_baseline

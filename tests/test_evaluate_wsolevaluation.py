@@ -13,7 +13,7 @@ import torch
 from moana.cli import main
 from moana.train import load_config
 from moana.train.evaluate import checkpoint_format
-from moana.train.setup import prepare_data
+from moana.train.prepare import prepare_data
 from wsolevaluation_restated import randomize, wsol_model
 
 K = 4

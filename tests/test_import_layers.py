@@ -142,9 +142,9 @@ def test_each_module_imports_alone_in_a_fresh_interpreter():
 
 
 def test_fit_and_evaluate_do_not_import_each_other():
-    assert "moana.train.fit" in GRAPH and "moana.train.setup" in GRAPH["moana.train.fit"]
-    assert "moana.train.fit" not in GRAPH["moana.train.evaluate"]
-    assert "moana.train.evaluate" not in GRAPH["moana.train.setup"]
+    assert "moana.train.training" in GRAPH and "moana.train.prepare" in GRAPH["moana.train.training"]
+    assert "moana.train.training" not in GRAPH["moana.train.evaluate"]
+    assert "moana.train.evaluate" not in GRAPH["moana.train.prepare"]
 
 
 def _readme_layers() -> dict[str, int]:

@@ -16,8 +16,8 @@ from moana.cli import main as cli_main
 from moana.train import evaluate_run, fit, load_config
 from moana.train.distributed import DistInfo
 
-# the module (``moana.train.fit`` the attribute is the function)
-fit_module = importlib.import_module("moana.train.fit")
+# the module that defines fit
+fit_module = importlib.import_module("moana.train.training")
 trainer_module = importlib.import_module("moana.train.trainer")
 
 TINY = [

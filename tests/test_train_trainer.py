@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from moana.train import trainer
-from moana.train.setup import torch_flags
+from moana.train.runtime import torch_flags
 from moana.train.trainer import EpochLoop, LoopSettings, StepOutput, Validation
 
 

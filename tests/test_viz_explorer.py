@@ -187,7 +187,7 @@ def test_view_explains_itself():
 
 
 def test_background_class_named_or_hidden():
-    from moana.experiments.data import class_names
+    from moana.experiments.prepared_data import class_names
 
     info = {"synthetic": True, "num_classes": 2}
     assert class_names(info, 3) == ["class 0", "class 1", "background (synthetic, train only)"]

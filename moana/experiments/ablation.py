@@ -209,7 +209,7 @@ def _run_parallel(config: str, todo: list, resume: bool, workers: int, out: Path
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     from moana.train.config import load_config
-    from moana.train.setup import prepare_data
+    from moana.train.prepare import prepare_data
 
     roots = {}
     for _, _, _, run_overrides in todo:  # one generation per dataset, before the workers start
@@ -265,7 +265,7 @@ def ablation_data_overrides(info: Mapping[str, Any], data_root: str | os.PathLik
     """``data.*`` overrides of the ablation runs: a separate synthetic benchmark in
     ``data_root`` made with the ``synthetic`` knobs (many runs: a smaller set keeps the smoke
     profile in budget), or, with ``synthetic=None``, the work directory's prepared data."""
-    from moana.experiments.data import train_data_overrides
+    from moana.experiments.prepared_data import train_data_overrides
 
     if not synthetic:
         return train_data_overrides(info)

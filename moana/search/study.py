@@ -3,7 +3,7 @@
 The protocol: every trial trains on ``train`` (train-weaksup) and is scored on ``val``
 (train-fullsup) only, at its last checkpoint with the CAM threshold chosen on val (the
 config's ``eval.checkpoint`` / ``eval.select_by``); the test split is never opened during a
-search (:func:`moana.train.fit.fit` with ``final_split="val"`` leaves it out of the run's data).
+search (:func:`moana.train.training.fit` with ``final_split="val"`` leaves it out of the run's data).
 The best trial's config is written as a normal config file, which ``moana train --config``
 trains once more and evaluates on test, once.
 
@@ -72,6 +72,7 @@ class SearchSettings:
     poll_s: float = 2.0
 
     def check(self) -> "SearchSettings":
+        """Raise ValueError naming the first setting out of range; return self."""
         if self.trials < 1:
             raise ValueError(f"trials must be >= 1, got {self.trials}")
         if self.sampler not in ("random", "tpe"):
@@ -91,12 +92,15 @@ class TrialSeededSampler(optuna.samplers.BaseSampler):
         self.seed = int(seed)
 
     def infer_relative_search_space(self, study, trial):
+        """No joint sampling: every parameter is drawn on its own."""
         return {}
 
     def sample_relative(self, study, trial, search_space):
+        """No joint sampling: every parameter is drawn on its own."""
         return {}
 
     def sample_independent(self, study, trial, param_name, param_distribution):
+        """One draw of Optuna's RandomSampler seeded from (seed, trial number, name)."""
         text = f"{self.seed}/{trial.number}/{param_name}".encode()
         seed = int.from_bytes(hashlib.sha256(text).digest()[:4], "little")
         sampler = optuna.samplers.RandomSampler(seed=seed)
@@ -188,7 +192,7 @@ def _in_budget(study: optuna.Study, trial: optuna.Trial, trials: int) -> bool:
 
 def _objective(study: optuna.Study, settings: SearchSettings, config: str,
                overrides: list[str], space: SearchSpace, search_dir: Path, quiet: bool):
-    from moana.train.fit import fit
+    from moana.train.training import fit
     from moana.train.trainer import DivergedError
 
     def objective(trial: optuna.Trial) -> float:

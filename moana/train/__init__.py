@@ -4,8 +4,9 @@ wsolevaluation, Choe et al., CVPR 2020): configs, resumable runs, torchrun data 
     from moana.train import fit, load_config
     metrics = fit(load_config("smoke_moana", ["optim.epochs=3"]), run_dir="runs/smoke_moana")
 
-Modules: ``config`` (TrainConfig), ``setup`` (data, model, device, seeds, autocast: used by
-training and evaluation), ``trainer`` (the epoch loop), ``fit`` (WSOL training), ``evaluate``
+Modules: ``config`` (TrainConfig), ``runtime`` (device, seeds, autocast, torch flags: used by
+every training loop, WSSS too), ``prepare`` (a WSOL run's data, model and evaluation settings),
+``trainer`` (the epoch loop), ``training`` (``fit``: WSOL training), ``evaluate``
 (localization metrics of a model or a run), ``run`` (the run directory: ``Run``),
 ``checkpoint``, ``records``, ``distributed``.
 """
@@ -19,7 +20,7 @@ _EXPORTS = {
     "available_configs": "moana.train.config",
     "evaluate_checkpoint": "moana.train.evaluate",
     "evaluate_run": "moana.train.evaluate",
-    "fit": "moana.train.fit",  # the function shadows the submodule name on purpose
+    "fit": "moana.train.training",
     "load_config": "moana.train.config",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

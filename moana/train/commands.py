@@ -52,7 +52,7 @@ def work_dir_overrides(config: Any, work_dir: str | Path) -> list[str]:
 def _train(args: argparse.Namespace) -> int:
     from moana.train.config import load_config
     from moana.train.distributed import env_world_size
-    from moana.train.fit import default_run_dir, fit
+    from moana.train.training import default_run_dir, fit
     from moana.train.run import Run
 
     if args.resume:

@@ -26,8 +26,8 @@ from tqdm.auto import tqdm
 from moana.train.checkpoint import load_checkpoint, load_model_weights
 from moana.train.config import TrainConfig
 from moana.train.distributed import all_gather_objects, broadcast_object
-from moana.train.setup import (EvalSettings, autocast_context, build_from_config, is_quiet,
-                               place_model, prepare_data, resolve_device)
+from moana.train.prepare import EvalSettings, build_from_config, prepare_data
+from moana.train.runtime import autocast_context, is_quiet, place_model, resolve_device
 
 #: Keys of the val metrics that carry the thresholds used on test.
 THRESHOLD_KEYS = ("box_threshold",)

@@ -175,7 +175,7 @@ class Run:
     def load_model(self, which: str = "best", device: Any = "cpu"):
         """The model of checkpoint ``which`` in eval mode on ``device`` (weights checked)."""
         from moana.train.checkpoint import load_model_weights
-        from moana.train.setup import build_from_config
+        from moana.train.prepare import build_from_config
 
         state = self.load_checkpoint(which, map_location=device)
         model = build_from_config(self.config, int(state["num_classes"]))

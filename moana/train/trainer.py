@@ -1,6 +1,6 @@
 """The epoch loop shared by every training step: AMP, channels-last, NaN/inf checks, resume, DDP.
 
-Public API (WSOL training in :mod:`moana.train.fit`; the WSSS steps adopt it the same way)::
+Public API (WSOL training in :mod:`moana.train.training`; the WSSS steps adopt it the same way)::
 
     settings = LoopSettings(device, amp="none" | "bf16", channels_last=False,
                             dist_info=DistInfo(), quiet=True, log_every=10)
@@ -56,7 +56,7 @@ from moana.train.checkpoint import (load_checkpoint, load_model_weights, restore
                                     save_checkpoint, unwrap)
 from moana.train.distributed import DistInfo, all_reduce_sum, barrier
 from moana.train.run import checkpoint_file
-from moana.train.setup import autocast_context, derived_seed, seed_everything
+from moana.train.runtime import autocast_context, derived_seed, seed_everything
 
 
 class DivergedError(ValueError):

@@ -26,7 +26,7 @@ import pandas as pd
 
 from moana.io import atomic_write_bytes, to_jsonable
 from moana.progress import report
-from moana.train.setup import resolve_device
+from moana.train.runtime import resolve_device
 from moana.wsss._io import save_json
 from moana.wsss.config import STEPS, WSSSConfig, config_from_dict, load_wsss_config
 

@@ -23,7 +23,7 @@ from torchvision import transforms as T
 from moana.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from moana.data.voc import VOCClassification
 from moana.models import build_model
-from moana.train.setup import place_model, seed_everything, worker_init
+from moana.train.runtime import place_model, seed_everything, worker_init
 from moana.train.trainer import LoopSettings, StepOutput
 from moana.wsss.config import CamConfig
 from moana.wsss.loop import save_result, train_with_loop

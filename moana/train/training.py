@@ -36,9 +36,9 @@ from moana.train.evaluate import evaluate_localization, selection_score, val_thr
 from moana.train.recipe import build_optimizer
 from moana.train.records import make_manifest
 from moana.train.run import Run
-from moana.train.setup import (EvalSettings, PreparedData, build_from_config, derived_seed,
-                               is_quiet, place_model, prepare_data, resolve_device,
-                               seed_everything, torch_flags, worker_init)
+from moana.train.prepare import EvalSettings, PreparedData, build_from_config, prepare_data
+from moana.train.runtime import (derived_seed, is_quiet, place_model, resolve_device,
+                                 seed_everything, torch_flags, worker_init)
 from moana.train.trainer import (DivergedError, EpochLoop, LoopSettings, Validation, WSOLStep,
                                  wrap_ddp)
 
