@@ -23,6 +23,9 @@ from moana.config import (build_dataclass, list_configs, load_layers, locator, o
                           resolve_config_path, to_plain_dict)
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+#: Pieces the shipped configs compose with a list-valued ``base:`` (datasets, models, methods,
+#: schedules, runtime); not configs on their own.
+PIECES_DIR = CONFIG_DIR / "_base_"
 
 
 @dataclass
@@ -65,7 +68,6 @@ class ModelConfig:
     method_kw: dict[str, Any] = field(default_factory=dict)  # WSOL method options (moana.methods)
     insert_at: str = "layer4"
     large_feature_map: bool = True
-    method_kw: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -231,6 +233,9 @@ def load_config(name_or_path: str | Path, overrides: list[str] | None = None) ->
     Errors name the file and line of the offending key (or the override string).
     """
     path = resolve_config_path(name_or_path, CONFIG_DIR)
+    if PIECES_DIR.resolve() in path.resolve().parents:
+        raise ValueError(f"{path}: a piece to compose with 'base: [...]', not a training config "
+                         f"(see moana config list)")
     data, origin = load_layers(path, CONFIG_DIR, schema=TrainConfig)
     where = locator(str(path), origin, override_keys(overrides or []))
     data = apply_overrides(data, list(overrides or []))
