@@ -133,12 +133,21 @@ EVAL_PRESETS: dict[str, dict[str, Any]] = {
 
 @dataclass
 class RuntimeConfig:
-    """Seed, device and speed options. ``amp``: ``none`` or ``bf16`` (autocast, GPUs)."""
+    """Seed, device and speed options, the ``runtime`` section of WSOL training and of the WSSS
+    pipeline (:class:`moana.wsss.config.WSSSConfig`). ``amp``: ``none`` or ``bf16`` (autocast,
+    GPUs); ``amp`` and ``channels_last`` apply to the training steps."""
 
     seed: int = 0
-    device: str = "auto"
+    device: str = "auto"  # auto | cpu | cuda
     amp: str = "none"
     channels_last: bool = False
+
+
+@dataclass
+class TrainRuntimeConfig(RuntimeConfig):
+    """:class:`RuntimeConfig` plus what only WSOL training reads: deterministic kernels, quiet
+    logging and the folder of its runs."""
+
     deterministic: bool = False
     quiet: bool = False
     output_dir: str = "runs"
@@ -154,7 +163,7 @@ class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
-    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    runtime: TrainRuntimeConfig = field(default_factory=TrainRuntimeConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """The config as nested plain dicts/lists (YAML/JSON ready)."""
@@ -202,7 +211,7 @@ class TrainConfig:
 
 SECTIONS: dict[str, type] = {
     "data": DataConfig, "model": ModelConfig, "optim": OptimConfig,
-    "eval": EvalConfig, "runtime": RuntimeConfig,
+    "eval": EvalConfig, "runtime": TrainRuntimeConfig,
 }
 
 
