@@ -33,6 +33,13 @@ def test_pieces_and_search_spaces_are_not_listed():
     assert (CONFIG_DIR / "search" / "cam.yaml").is_file() and "cam" not in names
 
 
+def test_config_list_shows_no_piece():
+    from moana.train.config_commands import list_configs
+
+    train = [name for kind, name, _ in list_configs() if kind == "train"]
+    assert train == available_configs()
+
+
 @pytest.mark.parametrize("piece", ["_base_/datasets/cub", "_base_/runtime"])
 def test_a_piece_is_not_loadable_as_a_config(piece):
     with pytest.raises(ValueError, match=r"a piece to compose"):

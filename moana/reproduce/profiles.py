@@ -133,7 +133,9 @@ def load_profile(name_or_path: str | Path) -> dict[str, dict[str, Any]]:
     Sections are ``common`` and the stage names; each parameter is checked against its
     section's dataclass (:data:`SECTIONS`): an unknown section or parameter, or a value of the
     wrong type, is a ValueError naming the file and line. Only the parameters the file sets are
-    returned (a stage's notebook keeps its own default for the others).
+    returned (a stage's notebook keeps its own default for the others). A file may start from
+    a shipped profile with ``base: NAME``; its sections are merged over that profile's,
+    parameter by parameter.
     """
     path = resolve_config_path(name_or_path, PRESET_DIR, what="profile")
     data, origin = load_layers(path, PRESET_DIR)

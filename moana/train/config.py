@@ -4,7 +4,10 @@ A config names the data (a wsolevaluation-layout dataset or the synthetic benchm
 (``moana.models.build_model`` arguments), the optimizer (SGD with two learning-rate groups and a
 MultiStepLR schedule, by the recipe of wsolevaluation or of the official MoANA code,
 :mod:`moana.train.recipe`) and the evaluation protocol (wsolevaluation: Choe et al., CVPR 2020). Shipped configs live in ``moana/train/configs`` and are
-referred to by name (``smoke_cam``); a YAML file may start from another with ``base: NAME``.
+referred to by name (``smoke_cam``). A YAML file composes others with ``base: NAME`` or
+``base: [A, B, ...]``: the paper configs are a few lines over the pieces in
+``moana/train/configs/_base_/`` (datasets, models, methods, schedules, runtime), which are not
+configs on their own (docs/training.md, "How configs compose").
 Overrides are ``section.key=value`` strings whose value is parsed as YAML. The YAML machinery
 (line numbers in errors, ``base``, type coercion) is the shared :mod:`moana.config`.
 """
