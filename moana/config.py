@@ -94,7 +94,9 @@ def resolve_config_path(name_or_path: str | Path, config_dir: Path, *,
     """A YAML file path, or the shipped ``config_dir/<name>.yaml`` for a bare name.
 
     With ``relative_to`` (the folder of a file naming it as ``base``), a relative name is first
-    looked up there, with or without ``.yaml``. Raises FileNotFoundError listing the shipped names.
+    looked up there, with or without ``.yaml``, then as a file, then under ``config_dir`` (so a
+    base may name a shipped piece such as ``_base_/models/resnet50`` from any folder). Raises
+    FileNotFoundError listing the shipped names.
     """
     candidate = Path(name_or_path)
     if relative_to is not None and not candidate.is_absolute():
@@ -105,6 +107,11 @@ def resolve_config_path(name_or_path: str | Path, config_dir: Path, *,
             return near.with_suffix(".yaml")
     if candidate.is_file():
         return candidate
+    if relative_to is not None and not candidate.is_absolute():
+        inside = Path(config_dir) / candidate
+        for piece in (inside, inside.parent / f"{inside.name.removesuffix('.yaml')}.yaml"):
+            if piece.is_file():
+                return piece
     shipped = Path(config_dir) / f"{candidate.name.removesuffix('.yaml')}.yaml"
     if candidate.parent == Path(".") and shipped.is_file():
         return shipped

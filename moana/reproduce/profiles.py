@@ -4,7 +4,9 @@
 benchmark in minutes on a laptop CPU; ``paper`` runs the real datasets (CUB-200-2011 in the
 wsolevaluation layout of Choe et al., CVPR 2020, and PASCAL VOC 2012) at the paper's settings on
 a GPU. A profile is plain data: ``{stage: {parameter: value}}`` plus ``common`` entries given to
-every stage. Notebooks keep their own defaults (equal to ``smoke``) so they also run by hand.
+every stage, read from ``presets/<profile>.yaml`` by :func:`load_profile` (each parameter typed,
+errors naming the file and line). Notebooks keep their own defaults (equal to ``smoke``) so they
+also run by hand.
 
 The work dir (datasets, runs, checkpoints) is laid out by :class:`WorkLayout`; stage 00 writes
 ``data.json`` there to tell later stages where the data lives.
@@ -14,10 +16,11 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from moana.config import build_dataclass, load_layers, locator, resolve_config_path
 from moana.io import atomic_write_text
 
 STAGES: tuple[str, ...] = (
@@ -29,104 +32,129 @@ STAGES: tuple[str, ...] = (
     "05_tables_and_figures",
 )
 
-PROFILES: dict[str, dict[str, dict[str, Any]]] = {
-    "smoke": {
-        "common": {"profile": "smoke", "seed": 0, "device": "cpu"},
-        "00_data_prep": {
-            "dataset": "synthetic",
-            # num_classes, image_size, per_class: None = the smoke_cam config's data.synthetic
-            # (the one place the smoke dataset's size is written)
-            "num_classes": None,
-            "image_size": None,
-            "per_class": None,
-            "voc_synthetic": None,  # the WSSS smoke config's data.synthetic knobs
-        },
-        "01_train_wsol": {
-            "backbones": ["small"],
-            # vanilla CAM, two wsolevaluation methods known to spread the CAM, and MoANA
-            "methods": ["cam", "has", "adl", "moana"],
-            "config_template": "smoke_{method}",
-            "epochs": None,  # the config's own (10)
-            # a tiny search (wsolevaluation's protocol on val) so make reproduce exercises the
-            # path: 4 trials of 3 epochs each (no decay), then the best config trained once
-            "search_methods": ["cam", "moana"],
-            "search_trials": 4,
-            "search_sampler": "random",
-            "search_epochs": 3,
-            "search_overrides": [],
-        },
-        "02_ablations": {
-            # the variants that answer the paper's questions (the channel view alone, the
-            # spatial views without it, the coarse attention baselines) and the benchmark's
-            # controls, 5 paired seeds on stage 00's benchmark, to stay in the smoke budget;
-            # the paper profile runs every variant
-            "variants": ["cam", "moana", "axes=c", "axes=hw", "se", "cbam", "has",
-                         "cam+mark_hidden"],
-            "seeds": [0, 1, 2, 3, 4],
-            "config": "smoke_moana",
-            "epochs": None,  # the config's own (10)
-            "ablation_data": None,  # stage 00's benchmark
-            "workers": 2,
-            "cost_arch": "resnet50",  # ratios measured at a reduced input size to stay in budget
-            "cost_image_size": 112,
-            "cost_repeats": 2,
-        },
-        "03_attention_maps": {
-            "backbone": "small",
-            "methods": ["cam", "moana"],
-            "num_images": 16,
-        },
-        "04_wsss_pseudo_masks": {
-            "wsss_config": "smoke",
-            "methods": ["cam", "moana"],
-        },
-        "05_tables_and_figures": {},
-    },
-    "paper": {
-        "common": {"profile": "paper", "seed": 0, "device": "cuda"},
-        "00_data_prep": {
-            "dataset": "CUB",
-            "data_root": "data",  # relative paths: to the directory moana reproduce runs in
-            "metadata_root": "data/metadata",
-            "voc_root": "data/VOC2012",
-        },
-        "01_train_wsol": {
-            "backbones": ["resnet50", "vgg16", "inception_v3"],
-            # wsolevaluation's six methods (Choe et al., CVPR 2020) and MoANA
-            "methods": ["cam", "has", "acol", "spg", "adl", "cutmix", "moana"],
-            "config_template": "cub_{backbone}_{method}",
-            "epochs": None,  # None: the shipped config's epochs
-            # every method searched on train-fullsup before its searched run, 30 random trials
-            # per config (moana.search.study), trials at the shipped schedule
-            "search_methods": ["cam", "has", "acol", "spg", "adl", "cutmix", "moana"],
-            "search_trials": 30,
-            "search_sampler": "random",
-            "search_epochs": None,
-            "search_overrides": [],
-        },
-        "02_ablations": {
-            "variants": None,
-            "seeds": [0, 1, 2],
-            "config": "cub_resnet50_moana",
-            "epochs": None,
-            "ablation_data": None,  # the real dataset of stage 00
-            "cost_arch": "resnet50",
-            "workers": 1,
-            "cost_image_size": 224,
-            "cost_repeats": 20,
-        },
-        "03_attention_maps": {
-            "backbone": "resnet50",
-            "methods": ["cam", "moana"],
-            "num_images": 16,
-        },
-        "04_wsss_pseudo_masks": {
-            "wsss_config": "paper",
-            "methods": ["cam", "moana"],
-        },
-        "05_tables_and_figures": {},
-    },
+PRESET_DIR = Path(__file__).resolve().parent / "presets"
+"""The shipped profiles, ``presets/<name>.yaml``."""
+
+
+@dataclass
+class CommonParameters:
+    """Parameters every stage receives."""
+
+    profile: str = "smoke"
+    seed: int = 0
+    device: str = "cpu"
+
+
+@dataclass
+class DataPrepParameters:
+    """Stage 00: which dataset, where; null sizes take the smoke configs' own."""
+
+    dataset: str = "synthetic"
+    data_root: str | None = None
+    metadata_root: str | None = None
+    voc_root: str | None = None
+    num_classes: int | None = None
+    image_size: int | None = None
+    per_class: dict[str, int] | None = None
+    voc_synthetic: dict[str, Any] | None = None
+
+
+@dataclass
+class TrainWSOLParameters:
+    """Stage 01: the backbone x method grid, its config names and the hyperparameter search."""
+
+    backbones: list[str] = field(default_factory=list)
+    methods: list[str] = field(default_factory=list)
+    config_template: str = "smoke_{method}"
+    epochs: int | None = None
+    search_methods: list[str] = field(default_factory=list)
+    search_trials: int = 0
+    search_sampler: str = "random"
+    search_epochs: int | None = None
+    search_overrides: list[str] = field(default_factory=list)
+
+
+@dataclass
+class AblationParameters:
+    """Stage 02: the ablation variants, paired seeds and the cost measurement."""
+
+    variants: list[str] | None = None
+    seeds: list[int] = field(default_factory=list)
+    config: str = "smoke_moana"
+    epochs: int | None = None
+    ablation_data: dict[str, Any] | None = None
+    workers: int = 1
+    cost_arch: str = "resnet50"
+    cost_image_size: int = 224
+    cost_repeats: int = 1
+
+
+@dataclass
+class AttentionMapParameters:
+    """Stage 03: the backbone, methods and number of images shown."""
+
+    backbone: str = "small"
+    methods: list[str] = field(default_factory=list)
+    num_images: int = 16
+
+
+@dataclass
+class WSSSParameters:
+    """Stage 04: the WSSS config and the methods compared."""
+
+    wsss_config: str = "smoke"
+    methods: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TablesParameters:
+    """Stage 05 takes only the common parameters."""
+
+
+#: the schema of each section of a profile file
+SECTIONS: dict[str, type] = {
+    "common": CommonParameters,
+    "00_data_prep": DataPrepParameters,
+    "01_train_wsol": TrainWSOLParameters,
+    "02_ablations": AblationParameters,
+    "03_attention_maps": AttentionMapParameters,
+    "04_wsss_pseudo_masks": WSSSParameters,
+    "05_tables_and_figures": TablesParameters,
 }
+
+
+def _key_label(key: tuple[str, ...]) -> str:
+    return f"parameter {key[-1]!r} of {key[0]}" if len(key) > 1 else f"section {key[0]!r}"
+
+
+def load_profile(name_or_path: str | Path) -> dict[str, dict[str, Any]]:
+    """A profile, ``{section: {parameter: value}}``, from ``presets/<name>.yaml`` or a path.
+
+    Sections are ``common`` and the stage names; each parameter is checked against its
+    section's dataclass (:data:`SECTIONS`): an unknown section or parameter, or a value of the
+    wrong type, is a ValueError naming the file and line. Only the parameters the file sets are
+    returned (a stage's notebook keeps its own default for the others). A file may start from
+    a shipped profile with ``base: NAME``; its sections are merged over that profile's,
+    parameter by parameter.
+    """
+    path = resolve_config_path(name_or_path, PRESET_DIR, what="profile")
+    data, origin = load_layers(path, PRESET_DIR)
+    where = locator(str(path), origin)
+    unknown = sorted(set(map(str, data)) - set(SECTIONS))
+    if unknown:
+        raise ValueError(f"{where((unknown[0],))}: unknown {_key_label((unknown[0],))}; "
+                         f"known sections: {', '.join(SECTIONS)}")
+    profile: dict[str, dict[str, Any]] = {}
+    for section, values in data.items():
+        built = build_dataclass(SECTIONS[section], values, where=where, prefix=(section,),
+                                key_label=_key_label)
+        profile[section] = {key: getattr(built, key) for key in (values or {})}
+    return profile
+
+
+#: The shipped profiles, ``{profile: {section: {parameter: value}}}`` (``presets/*.yaml``).
+PROFILES: dict[str, dict[str, dict[str, Any]]] = {
+    name: load_profile(name) for name in ("smoke", "paper")}
 
 #: parameters that name user data; relative values are taken from the caller's working directory
 PATH_PARAMETERS = ("data_root", "metadata_root", "voc_root")

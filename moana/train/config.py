@@ -4,7 +4,10 @@ A config names the data (a wsolevaluation-layout dataset or the synthetic benchm
 (``moana.models.build_model`` arguments), the optimizer (SGD with two learning-rate groups and a
 MultiStepLR schedule, by the recipe of wsolevaluation or of the official MoANA code,
 :mod:`moana.train.recipe`) and the evaluation protocol (wsolevaluation: Choe et al., CVPR 2020). Shipped configs live in ``moana/train/configs`` and are
-referred to by name (``smoke_cam``); a YAML file may start from another with ``base: NAME``.
+referred to by name (``smoke_cam``). A YAML file composes others with ``base: NAME`` or
+``base: [A, B, ...]``: the paper configs are a few lines over the pieces in
+``moana/train/configs/_base_/`` (datasets, models, methods, schedules, runtime), which are not
+configs on their own (docs/training.md, "How configs compose").
 Overrides are ``section.key=value`` strings whose value is parsed as YAML. The YAML machinery
 (line numbers in errors, ``base``, type coercion) is the shared :mod:`moana.config`.
 """
@@ -23,6 +26,9 @@ from moana.config import (build_dataclass, list_configs, load_layers, locator, o
                           resolve_config_path, to_plain_dict)
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+#: Pieces the shipped configs compose with a list-valued ``base:`` (datasets, models, methods,
+#: schedules, runtime); not configs on their own.
+PIECES_DIR = CONFIG_DIR / "_base_"
 
 
 @dataclass
@@ -65,7 +71,6 @@ class ModelConfig:
     method_kw: dict[str, Any] = field(default_factory=dict)  # WSOL method options (moana.methods)
     insert_at: str = "layer4"
     large_feature_map: bool = True
-    method_kw: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -131,12 +136,21 @@ EVAL_PRESETS: dict[str, dict[str, Any]] = {
 
 @dataclass
 class RuntimeConfig:
-    """Seed, device and speed options. ``amp``: ``none`` or ``bf16`` (autocast, GPUs)."""
+    """Seed, device and speed options, the ``runtime`` section of WSOL training and of the WSSS
+    pipeline (:class:`moana.wsss.config.WSSSConfig`). ``amp``: ``none`` or ``bf16`` (autocast,
+    GPUs); ``amp`` and ``channels_last`` apply to the training steps."""
 
     seed: int = 0
-    device: str = "auto"
+    device: str = "auto"  # auto | cpu | cuda
     amp: str = "none"
     channels_last: bool = False
+
+
+@dataclass
+class TrainRuntimeConfig(RuntimeConfig):
+    """:class:`RuntimeConfig` plus what only WSOL training reads: deterministic kernels, quiet
+    logging and the folder of its runs."""
+
     deterministic: bool = False
     quiet: bool = False
     output_dir: str = "runs"
@@ -152,7 +166,7 @@ class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
-    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    runtime: TrainRuntimeConfig = field(default_factory=TrainRuntimeConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """The config as nested plain dicts/lists (YAML/JSON ready)."""
@@ -200,7 +214,7 @@ class TrainConfig:
 
 SECTIONS: dict[str, type] = {
     "data": DataConfig, "model": ModelConfig, "optim": OptimConfig,
-    "eval": EvalConfig, "runtime": RuntimeConfig,
+    "eval": EvalConfig, "runtime": TrainRuntimeConfig,
 }
 
 
@@ -231,6 +245,9 @@ def load_config(name_or_path: str | Path, overrides: list[str] | None = None) ->
     Errors name the file and line of the offending key (or the override string).
     """
     path = resolve_config_path(name_or_path, CONFIG_DIR)
+    if PIECES_DIR.resolve() in path.resolve().parents:
+        raise ValueError(f"{path}: a piece to compose with 'base: [...]', not a training config "
+                         f"(see moana config list)")
     data, origin = load_layers(path, CONFIG_DIR, schema=TrainConfig)
     where = locator(str(path), origin, override_keys(overrides or []))
     data = apply_overrides(data, list(overrides or []))

@@ -14,6 +14,7 @@ from typing import Any
 
 from moana.config import (Locator, apply_overrides, build_dataclass, load_layers, locator,
                           override_keys, resolve_config_path, to_plain_dict)
+from moana.train.config import RuntimeConfig  # one runtime section for WSOL training and WSSS
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
@@ -137,18 +138,6 @@ class SegConfig:
     checkpoint_every: int = 1000
     eval_scales: tuple[float, ...] = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)  # multi-scale + flip
     num_workers: int = 0
-
-
-@dataclass
-class RuntimeConfig:
-    """Seed, device and speed options, named as ``runtime.*`` of WSOL training
-    (:class:`moana.train.config.RuntimeConfig`). ``amp`` ("none" | "bf16", GPUs) and
-    ``channels_last`` apply to the training steps (train_cam, train_irn, train_seg)."""
-
-    seed: int = 0
-    device: str = "auto"  # auto | cpu | cuda
-    amp: str = "none"
-    channels_last: bool = False
 
 
 @dataclass
