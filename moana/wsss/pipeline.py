@@ -437,7 +437,8 @@ def run_step(cfg: WSSSConfig, method: str, step: str, *, data: VOCData | None = 
     if overwrite:  # outputs of another identity (or of none known) never mix with new ones
         _clear_outputs(step, dirs)
     save_json(started_path, {"key": params})
-    echo(f"[{method}] {step}: running{' (from scratch)' if overwrite else ''}")
+    scratch = force or recorded is not None and recorded != params
+    echo(f"[{method}] {step}: running{' (from scratch)' if scratch else ''}")
     device = resolve_device(cfg.runtime.device)
     start = time.perf_counter()
     result = _normalize(_execute(step, cfg, method, data, dirs, overwrite, device))
