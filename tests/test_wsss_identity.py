@@ -124,3 +124,20 @@ def test_digests_follow_content(tmp_path):
     assert stat_digest([path], mtime=False) != before
     path.unlink()
     assert stat_digest([path]) != before
+
+
+def test_changed_synthetic_knobs_regenerate_the_data_and_rerun(tmp_path):
+    cfg = tiny_config(tmp_path, "methods=[cam]")
+    run_pipeline(cfg, steps=["train_cam"])
+    first = prepare_data(cfg)
+    assert len(first.train_ids) == 6
+    changed = tiny_config(tmp_path, "methods=[cam]",
+                          "data.synthetic={image_size: [24, 32], num_train: 4, num_val: 2, "
+                          "num_classes: 3, objects: [1, 2]}")
+    messages: list[str] = []
+    run_pipeline(changed, steps=["train_cam"], echo=messages.append)
+    assert _ran(messages) == ["train_cam"]
+    assert len(prepare_data(changed).train_ids) == 4
+    messages.clear()
+    run_pipeline(changed, steps=["train_cam"], echo=messages.append)  # same knobs: kept
+    assert _ran(messages) == []

@@ -91,17 +91,31 @@ def _resolve_list(root: Path, name: str) -> Path:
                             f"{', '.join(str(p) for p in candidates[1:])})")
 
 
+def _synthetic_root(cfg: WSSSConfig) -> Path:
+    """``<work_dir>/data``, generated once per ``data.synthetic`` (and seed): a dataset made
+    with other knobs is generated again (the steps' input digests then change)."""
+    from moana.data.synthetic import make_voc_dataset, voc_dataset_settings
+
+    root = Path(cfg.work_dir) / "data"
+    knobs = {"seed": cfg.runtime.seed, **cfg.data.synthetic}
+    info = root / "synthetic.json"  # written last by make_voc_dataset
+    if info.is_file():
+        if _read_marker(info) == _normalize(voc_dataset_settings(**knobs)):
+            return root
+        log.warning("%s was generated with other data.synthetic knobs; generating it again",
+                    root)
+        shutil.rmtree(root)
+    make_voc_dataset(root, **knobs)
+    return root
+
+
 def prepare_data(cfg: WSSSConfig) -> VOCData:
     """Generate the synthetic VOC data if configured (once), then read lists and labels."""
     from moana.data.voc import load_cls_labels, read_id_list
 
     data = cfg.data
     if data.synthetic is not None:
-        root = Path(cfg.work_dir) / "data"
-        if not (root / "synthetic.json").is_file():  # written last by make_voc_dataset
-            from moana.data.synthetic import make_voc_dataset
-
-            make_voc_dataset(root, **{"seed": cfg.runtime.seed, **data.synthetic})
+        root = _synthetic_root(cfg)
     elif data.voc_root:
         root = Path(data.voc_root).expanduser()
         if not root.is_dir():
