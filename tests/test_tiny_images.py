@@ -4,6 +4,8 @@ integers are refused by name."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -91,3 +93,25 @@ def test_mask_evaluator_on_one_pixel_masks(tmp_path):
     for bad in (0, 1.5):
         with pytest.raises(ValueError, match="image_size must be a positive integer"):
             MaskEvaluator(metadata, images, image_size=bad)
+
+
+@pytest.mark.parametrize("override", ["data.image_size=0", "data.crop_size=0",
+                                      "data.resize_size=0"])
+def test_train_config_refuses_sizes_below_one_pixel(override):
+    from moana.train.config import load_config
+
+    with pytest.raises(ValueError, match=r"smoke_cam\.yaml: .*must be >= 1 \(pixels"):
+        load_config("smoke_cam", [override])
+
+
+@pytest.mark.parametrize("override", ["cam.crop_size=0", "cam.resize_long=[0, 8]",
+                                      "cam.scales=[1.0, 0.0]", "cam.scales=[]",
+                                      "irn.rescale=[-0.5, 1.0]", "seg.crop_size=0",
+                                      "seg.eval_scales=[0]", "sem_seg.pad_size=0",
+                                      "cam.cam_stride=0"])
+def test_wsss_config_refuses_sizes_below_one_pixel_and_scales_of_zero(override):
+    from moana.wsss import load_wsss_config
+
+    key = override.split("=")[0]
+    with pytest.raises(ValueError, match=rf"override '{re.escape(override)}': {key} must hold"):
+        load_wsss_config("smoke", [override])
