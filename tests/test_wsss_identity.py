@@ -141,3 +141,17 @@ def test_changed_synthetic_knobs_regenerate_the_data_and_rerun(tmp_path):
     messages.clear()
     run_pipeline(changed, steps=["train_cam"], echo=messages.append)  # same knobs: kept
     assert _ran(messages) == []
+
+
+def test_outputs_of_unknown_identity_are_not_kept(tmp_path):
+    """CAMs with no marker saying what made them (markers deleted) are made again."""
+    cfg = tiny_config(tmp_path, "methods=[cam]")
+    run_pipeline(cfg, steps=["train_cam", "make_cam"])
+    done = run_dirs(cfg, "cam")["done"]
+    for name in ("make_cam.json", "make_cam.started.json"):
+        (done / name).unlink()
+    run_pipeline(cfg, steps=["make_cam"])
+    import json
+
+    marker = json.loads((done / "make_cam.json").read_text())
+    assert marker["result"]["computed"] == len(prepare_data(cfg).cam_ids)
