@@ -243,8 +243,8 @@ def test_runner_continues_interrupted_runs(tmp_path) -> None:
     (junk / "config.yaml").write_text("partial")
     run_ablation(tmp_path, ["cam", "se"], seeds=[0], data_root=tmp_path / "data",
                  fit_fn=fake_fit, progress=False)
-    assert seen["cam"] == (True, ["ablation_started.json", "checkpoints"])  # continued
-    assert seen["se"] == (False, ["ablation_started.json"])  # no checkpoint: started again
+    assert seen["cam"] == (True, ["checkpoints"])  # continued from its checkpoint
+    assert seen["se"] == (False, [])  # no checkpoint: started again in a clean directory
 
 
 @pytest.mark.slow

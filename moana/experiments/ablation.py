@@ -23,7 +23,6 @@ from moana.io import atomic_write_text, read_json, write_json
 
 RESULTS_CSV = "results.csv"
 _DONE = "ablation_metrics.json"
-_STARTED = "ablation_started.json"  # the overrides an unfinished run was started with
 
 
 def _slug(name: str) -> str:
@@ -105,12 +104,13 @@ def _run_one(fit_one: Callable[[list[str], Path, bool], Mapping[str, Any]],
     """Train (or continue) one run and write its record (``ablation_metrics.json``)."""
     from moana.train.run import Run
 
-    started = _read_record(run_dir / _STARTED)
+    started_path = run_dir.parent / f"{run_dir.name}.started.json"  # fit wants an empty dir
+    started = _read_record(started_path)
     same = started is None or started.get("overrides") == run_overrides  # None: older runs
     continue_run = resume and same and Run(run_dir).checkpoint_path("last").is_file()
     if not continue_run and run_dir.exists():
         shutil.rmtree(run_dir)  # unfinished without checkpoint, other overrides, or a rerun
-    write_json(run_dir / _STARTED, {"overrides": run_overrides})
+    write_json(started_path, {"overrides": run_overrides})
     start = time.perf_counter()
     metrics = fit_one(run_overrides, run_dir, continue_run)
     write_json(run_dir / _DONE, {
@@ -150,8 +150,8 @@ def run_ablation(
         resume: skip runs whose ``ablation_metrics.json`` records the same run overrides
             (variant, seed, epochs, data root, ``overrides``; a run made with others is redone)
             and continue interrupted runs from their last checkpoint when
-            ``ablation_started.json`` records the same overrides (else start again). With ``resume=False`` every requested
-            run is trained again from scratch (its old run directory is deleted first).
+            ``runs/<variant>/seed<N>.started.json`` records the same overrides (else start
+            again). With ``resume=False`` every requested run is trained again from scratch (its old run directory is deleted first).
         fit_fn: ``fit_fn(overrides, run_dir, resume) -> metrics``; default loads ``config``
             with the overrides and calls :func:`moana.train.fit`.
         workers: runs trained at once, each in its own process with one intra-op thread
