@@ -151,7 +151,8 @@ def run_ablation(
             (variant, seed, epochs, data root, ``overrides``; a run made with others is redone)
             and continue interrupted runs from their last checkpoint when
             ``runs/<variant>/seed<N>.started.json`` records the same overrides (else start
-            again). With ``resume=False`` every requested run is trained again from scratch (its old run directory is deleted first).
+            again). With ``resume=False`` every requested run is trained again from
+            scratch (its old run directory is deleted first).
         fit_fn: ``fit_fn(overrides, run_dir, resume) -> metrics``; default loads ``config``
             with the overrides and calls :func:`moana.train.fit`.
         workers: runs trained at once, each in its own process with one intra-op thread
