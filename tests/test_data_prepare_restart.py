@@ -153,3 +153,43 @@ def test_ilsvrc_train_inner_tars_may_be_deleted(tmp_path):
     (tmp_path / "gone.tar").rename(outer)
     prepare._extract_ilsvrc_train(outer, base, verify=False)
     assert (base / "train" / "n01" / "n01_1.JPEG").is_file()
+
+
+def test_cli_rerun_names_what_it_needs(reference_dir, tmp_path, capsys):
+    from tests.test_data_prepare import _script
+
+    archive = _cub_archive(reference_dir, tmp_path)
+    root = tmp_path / "data"
+    args = ["--archive", str(archive), "--root", str(root), "--skip-checksum"]
+    cub = _script("cub")
+    assert cub.main(args) == 0
+    victim = sorted((root / "CUB").rglob("*.jpg"))[2]
+    victim.unlink()
+    assert cub.main(args) == 0 and victim.is_file()  # repaired from the archive
+    victim.unlink()
+    archive.unlink()
+    assert cub.main(args) == 1
+    err = capsys.readouterr().err
+    assert "CUB_200_2011.tgz is missing" in err and victim.name in err
+    assert "Traceback" not in err
+
+
+def test_voc_rerun_restores_a_deleted_image(tmp_path):
+    from PIL import Image
+
+    src = tmp_path / "src" / "VOCdevkit" / "VOC2012"
+    (src / "JPEGImages").mkdir(parents=True)
+    (src / "SegmentationClass").mkdir()
+    (src / "ImageSets" / "Segmentation").mkdir(parents=True)
+    Image.new("RGB", (4, 3)).save(src / "JPEGImages" / "2007_000001.jpg")
+    Image.new("P", (4, 3)).save(src / "SegmentationClass" / "2007_000001.png")
+    (src / "ImageSets" / "Segmentation" / "train.txt").write_text("2007_000001\n")
+    archive = tmp_path / "VOCtrainval_11-May-2012.tar"
+    with tarfile.open(archive, "w") as tar:
+        tar.add(tmp_path / "src" / "VOCdevkit", arcname="VOCdevkit")
+    root = tmp_path / "voc"
+    prepare.prepare_voc(root, archive, verify=False)
+    image = root / "VOCdevkit" / "VOC2012" / "JPEGImages" / "2007_000001.jpg"
+    image.unlink()
+    prepare.prepare_voc(root, archive, verify=False)
+    assert image.is_file()
