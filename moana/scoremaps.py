@@ -72,8 +72,8 @@ def read_scoremap(path: str | os.PathLike) -> np.ndarray:
         return _read_png_scoremap(path)
     try:
         array = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as err:
-        raise ValueError(f"{path}: not a readable .npy score map ({err})") from err
+    except (ValueError, OSError, EOFError) as err:  # EOFError: an empty or truncated file
+        raise ValueError(f"{path}: not a readable .npy score map ({err or 'empty file'})") from err
     if array.ndim != 2:
         raise ValueError(f"{path}: a score map must be 2-D, got shape {array.shape}")
     return array

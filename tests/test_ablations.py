@@ -187,12 +187,15 @@ def test_runner_writes_csv_and_resumes(tmp_path) -> None:
     csv = pd.read_csv(tmp_path / "results.csv")
     assert len(csv) == 4 and set(csv.columns) >= {"variant", "seed", "top1_cls", "seconds"}
     # resume: nothing reruns; one new seed runs only the new runs
-    run_ablation(tmp_path, ["cam", "se"], seeds=[0, 1], fit_fn=fake_fit, progress=False)
+    same = {"epochs": 2, "overrides": ["data.synthetic.num_train=8"]}
+    run_ablation(tmp_path, ["cam", "se"], seeds=[0, 1], fit_fn=fake_fit, progress=False, **same)
     assert len(calls) == 4
-    df3 = run_ablation(tmp_path, ["cam", "se"], seeds=[0, 1, 2], fit_fn=fake_fit, progress=False)
+    df3 = run_ablation(tmp_path, ["cam", "se"], seeds=[0, 1, 2], fit_fn=fake_fit, progress=False,
+                       **same)
     assert len(calls) == 6 and len(df3) == 6
     # a subset request returns only its rows, the CSV keeps everything
-    assert len(run_ablation(tmp_path, ["se"], seeds=[2], fit_fn=fake_fit, progress=False)) == 1
+    assert len(run_ablation(tmp_path, ["se"], seeds=[2], fit_fn=fake_fit, progress=False,
+                            **same)) == 1
     assert len(load_results(tmp_path)) == 6
     # no resume: runs again
     run_ablation(tmp_path, ["se"], seeds=[0], resume=False, fit_fn=fake_fit, progress=False)

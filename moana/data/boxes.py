@@ -5,9 +5,22 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 
 RESIZE_LENGTH = 224
+
+
+def check_size(name: str, value: object) -> int:
+    """``value`` as a positive pixel count; ValueError naming ``name`` otherwise (an image of
+    any size, down to 1x1, is resized to it)."""
+    try:
+        size = operator.index(value)  # int and NumPy integers, not floats or strings
+    except TypeError:
+        size = None
+    if isinstance(value, bool) or size is None or size < 1:
+        raise ValueError(f"{name} must be a positive integer (pixels), got {value!r}")
+    return size
 
 
 def resize_box(box: Sequence[float], image_size: tuple[int, int],

@@ -3,14 +3,15 @@
 Layouts follow wsolevaluation (Choe et al., CVPR 2020) for CUB-200-2011, ILSVRC 2012 and
 OpenImages30k (images under ``<root>/<DATASET>/``, metadata under
 ``<root>/metadata/<DATASET>/<split>/``) and IRN (Ahn et al., CVPR 2019) for PASCAL VOC 2012.
-Every step is idempotent: an archive already extracted (marker file) or a metadata file already
-written with the same content is skipped.
+Every step is idempotent and restartable: an archive whose extraction record lists files that are
+all present is not read again (missing or truncated files are extracted again,
+:mod:`moana.data.archives`), and a metadata file already written with the same content is
+skipped.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import tarfile
 import xml.etree.ElementTree as ET
@@ -22,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from moana.data.archives import ensure_extracted, missing_members, recorded_files, single_top_folder
 from moana.data.metadata import METADATA_FILES, MASK_LOCALIZATION, MetadataError, load_wsol_metadata
 from moana.data.text import text_lines
 from moana.data.voc import LABEL_DIR, VOC_CLASSES, labels_from_segmentation, save_cls_labels
@@ -80,28 +82,19 @@ def check_archive(path: Path | str, archive: Archive | None = None, *,
 
 
 def extract(path: Path | str, dest: Path | str) -> bool:
-    """Extract a tar/zip into ``dest`` once (a marker records it); True if it extracted now."""
-    path, dest = Path(path), Path(dest)
-    marker = dest / f".extracted-{path.name}"
-    stamp = f"{path.stat().st_size}\n"
-    if marker.is_file() and marker.read_text() == stamp:
-        return False
-    dest.mkdir(parents=True, exist_ok=True)
-    try:
-        if zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as archive:
-                for member in archive.namelist():
-                    target = (dest / member).resolve()
-                    if not target.is_relative_to(dest.resolve()):
-                        raise ValueError(f"{path}: member {member!r} escapes the target folder")
-                archive.extractall(dest)
-        else:
-            with tarfile.open(path) as archive:
-                archive.extractall(dest, filter="data")
-    except (tarfile.TarError, zipfile.BadZipFile, EOFError) as err:
-        raise ValueError(f"{path} is truncated or corrupt ({err}); download it again") from err
-    atomic_write_text(marker, stamp)
-    return True
+    """Extract a tar/zip into ``dest`` unless a marker shows every file of it is there (missing
+    or truncated files are extracted again: :func:`moana.data.archives.ensure_extracted`);
+    True if it extracted now."""
+    return ensure_extracted(path, dest)
+
+
+def _checker(spec: Archive | None, verify: bool):
+    """check_archive for ensure_extracted (run only when the archive must be read)."""
+    return lambda path: check_archive(path, spec, verify=verify)
+
+
+def _hint(spec: Archive) -> str:
+    return f" (download {spec.name} from {spec.url})"
 
 
 def atomic_write_text(path: Path, text: str) -> bool:
@@ -189,18 +182,6 @@ def install_wsol_metadata(release_dir: Path | str, dataset: str, metadata_root: 
     return installed
 
 
-def merge_tree(source: Path, dest: Path) -> None:
-    """Move every entry of ``source`` into ``dest`` (kept where it already exists)."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for entry in sorted(source.iterdir()):
-        target = dest / entry.name
-        if target.exists():
-            if entry.is_dir() and target.is_dir():
-                merge_tree(entry, target)
-            continue
-        os.replace(entry, target)
-
-
 def voc_labels_from_xml(path: Path) -> np.ndarray:
     """Multi-hot (20,) of the object names in a VOC Annotations XML file."""
     try:
@@ -281,22 +262,34 @@ def prepare_cub(root: Path | str, archive: Path | str, *, wsol_metadata: Path | 
     the missing or broken file. Safe to rerun.
     """
     root = Path(root)
-    check_archive(archive, CUB_ARCHIVE, verify=verify)
-    staging = root / "_extracted"
-    extract(archive, staging)
+    staging = root / "_extracted"  # CUB's own text files; the images go to root/CUB directly
+    ensure_extracted(archive, staging, routes=[("CUB_200_2011/images/", root / "CUB"),
+                                               ("", staging)],
+                     check=_checker(CUB_ARCHIVE, verify), hint=_hint(CUB_ARCHIVE))
     cub_dir = staging / "CUB_200_2011"
-    if (cub_dir / "images").is_dir():
-        merge_tree(cub_dir / "images", root / "CUB")
     for split, lines in cub_metadata(cub_dir, root / "CUB").items():
         write_split(root / "metadata" / "CUB" / split, lines)
     if cubv2:
-        check_archive(cubv2, verify=False)
-        extract(cubv2, root / "CUB")
+        ensure_extracted(cubv2, root / "CUB", check=_checker(None, False))
     if wsol_metadata:
         install_wsol_metadata(wsol_metadata, "CUB", root / "metadata", splits=("val",))
         return f"CUB ready under {root}"
     return (f"CUB ready under {root} (train/test; no --wsol-metadata: the CUBV2 val split comes "
             f"from {WSOL_RELEASE})")
+
+
+def _extract_ilsvrc_train(train: Path, base: Path, verify: bool) -> None:
+    """The train tar holds one tar per class: each is extracted into ``train/<wnid>/``; the
+    outer tar is read again only when a class is incomplete (its inner tar may be deleted)."""
+    tars = base / "_train_tars"
+    names = recorded_files(train, tars)
+    if names is not None and all(
+            missing_members(tars / n, base / "train" / Path(n).stem) == [] for n in names):
+        return
+    ensure_extracted(train, tars, check=_checker(ILSVRC_TRAIN, verify), hint=_hint(ILSVRC_TRAIN))
+    for name in recorded_files(train, tars) or []:
+        if name.endswith(".tar"):
+            ensure_extracted(tars / name, base / "train" / Path(name).stem)
 
 
 def prepare_ilsvrc(root: Path | str, wsol_metadata: Path | str, *, train: Path | str | None = None,
@@ -311,19 +304,18 @@ def prepare_ilsvrc(root: Path | str, wsol_metadata: Path | str, *, train: Path |
     root, wsol_metadata = Path(root), Path(wsol_metadata)
     base = root / "ILSVRC"
     if train:
-        check_archive(train, ILSVRC_TRAIN, verify=verify)
-        extract(train, base / "_train_tars")
-        for inner in sorted((base / "_train_tars").glob("*.tar")):
-            extract(inner, base / "train" / inner.stem)
+        _extract_ilsvrc_train(Path(train), base, verify)
     if val:
-        check_archive(val, ILSVRC_VAL, verify=verify)
-        extract(val, base / "val")
+        ensure_extracted(val, base / "val", check=_checker(ILSVRC_VAL, verify),
+                         hint=_hint(ILSVRC_VAL))
     if imagenetv2:
-        check_archive(imagenetv2, verify=False)
-        staging = base / "_imagenetv2"
-        extract(imagenetv2, staging)
-        tops = [p for p in staging.iterdir() if p.is_dir()]
-        merge_tree(tops[0] if len(tops) == 1 else staging, base / "val2")
+        imagenetv2, val2 = Path(imagenetv2), base / "val2"
+        routes = None
+        if missing_members(imagenetv2, val2) != [] and imagenetv2.is_file():
+            check_archive(imagenetv2, verify=False)
+            top = single_top_folder(imagenetv2)  # the class folders sit in one top folder
+            routes = [(f"{top}/", val2)] if top else [("", val2)]
+        ensure_extracted(imagenetv2, val2, routes=routes)
     splits = _release_splits(wsol_metadata, "ILSVRC")
     install_wsol_metadata(wsol_metadata, "ILSVRC", root / "metadata", splits)
     return f"ILSVRC ready under {root} (metadata splits: {', '.join(splits)})"
@@ -337,12 +329,10 @@ def prepare_openimages(root: Path | str, wsol_metadata: Path | str,
     localization.txt are relative to it) and installs wsolevaluation's metadata. Safe to rerun.
     """
     root, wsol_metadata = Path(root), Path(wsol_metadata)
+    target = root / "OpenImages"
     for archive in map(Path, archives):
-        check_archive(archive, verify=False)
-        staging = root / "_extracted" / archive.name
-        extract(archive, staging)
-        top = staging / "OpenImages"
-        merge_tree(top if top.is_dir() else staging, root / "OpenImages")
+        ensure_extracted(archive, target, routes=[("OpenImages/", target), ("", target)],
+                         check=_checker(None, False))
     splits = _release_splits(wsol_metadata, "OpenImages")
     install_wsol_metadata(wsol_metadata, "OpenImages", root / "metadata", splits)
     return f"OpenImages ready under {root} (metadata splits: {', '.join(splits)})"
@@ -359,8 +349,7 @@ def prepare_voc(root: Path | str, archive: Path | str, *, irn_lists: Path | str 
     from moana.data.voc import LIST_DIR, read_id_list
 
     root = Path(root)
-    check_archive(archive, VOC_ARCHIVE, verify=verify)
-    extract(archive, root)
+    ensure_extracted(archive, root, check=_checker(VOC_ARCHIVE, verify), hint=_hint(VOC_ARCHIVE))
     voc = root / "VOCdevkit" / "VOC2012"
     if not (voc / "JPEGImages").is_dir():
         raise FileNotFoundError(f"{voc}/JPEGImages is missing after extraction: is {archive} "

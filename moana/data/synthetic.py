@@ -650,8 +650,15 @@ def make_voc_dataset(out_dir: Path | str, **knobs: Any) -> Path:
     from moana.data.voc import save_cls_labels
 
     save_cls_labels(root / "cls_labels.npy", cls_labels)
-    lo, hi = spec.sides()
-    config = {"kind": "voc", **spec.to_json(), "image_size": [lo, hi],
-              "marks": [list(mark_of_class(k)) for k in range(spec.num_classes)]}
+    config = voc_dataset_settings(**knobs)
     atomic_write_bytes(root / "synthetic.json", json.dumps(config, indent=2).encode())
     return root
+
+
+def voc_dataset_settings(**knobs: Any) -> dict[str, Any]:
+    """What :func:`make_voc_dataset` records in ``synthetic.json`` for ``knobs`` (JSON-ready),
+    so an existing dataset can be compared with the knobs asked for."""
+    spec = VOCSynthSpec.from_knobs(**knobs)
+    lo, hi = spec.sides()
+    return {"kind": "voc", **spec.to_json(), "image_size": [lo, hi],
+            "marks": [list(mark_of_class(k)) for k in range(spec.num_classes)]}

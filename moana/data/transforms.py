@@ -10,12 +10,20 @@ from __future__ import annotations
 import torch
 from torchvision import transforms as T
 
+from moana.data.boxes import check_size
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def wsol_train_transform(resize_size: int = 256, crop_size: int = 224) -> T.Compose:
-    """wsolevaluation's training transform (resize, random crop, flip, normalize)."""
+    """wsolevaluation's training transform (resize, random crop, flip, normalize).
+
+    Any image, down to 1x1 or 1xN, is resized to ``resize_size`` squared first (as in
+    wsolevaluation), so it is never smaller than the crop. Raises ValueError naming a size
+    that is not a positive integer, or a crop larger than the resize."""
+    check_size("resize_size", resize_size)
+    check_size("crop_size", crop_size)
     if crop_size > resize_size:
         raise ValueError(f"crop_size {crop_size} is larger than resize_size {resize_size}")
     return T.Compose([
@@ -28,7 +36,10 @@ def wsol_train_transform(resize_size: int = 256, crop_size: int = 224) -> T.Comp
 
 
 def wsol_eval_transform(image_size: int = 224) -> T.Compose:
-    """wsolevaluation's evaluation transform (resize to a square, normalize)."""
+    """wsolevaluation's evaluation transform (resize to a square, normalize); any image,
+    down to 1x1, is resized to ``image_size`` squared (ValueError naming ``image_size`` when
+    it is not a positive integer)."""
+    check_size("image_size", image_size)
     return T.Compose([
         T.Resize((image_size, image_size)),
         T.ToTensor(),

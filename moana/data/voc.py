@@ -132,7 +132,11 @@ def load_cls_labels(path: Path | str) -> dict[str, np.ndarray]:
     labels: dict[str, np.ndarray] = {}
     for key, value in raw.items():
         image_id = int_to_id(key) if isinstance(key, (int, np.integer)) else str(key)
-        vector = np.asarray(value, dtype=np.float32).reshape(-1)
+        try:
+            vector = np.asarray(value, dtype=np.float32).reshape(-1)
+        except (TypeError, ValueError):
+            raise MetadataError(path, None, f"label of {image_id!r} is {value!r}; expected a "
+                                "multi-hot vector of 0 and 1") from None
         if vector.shape != (len(VOC_CLASSES),):
             raise MetadataError(path, None, f"label of {image_id!r} has shape {vector.shape}, "
                                 f"expected ({len(VOC_CLASSES)},)")

@@ -83,15 +83,34 @@ def _run_overrides(v: Mapping[str, Any], seed: int, epochs: int | None,
     return out
 
 
+def _read_record(path: Path) -> dict[str, Any] | None:
+    try:
+        record = read_json(path)
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _finished_with(run_dir: Path, run_overrides: list[str]) -> bool:
+    """True when the run finished with these overrides (seed, variant, epochs, data root and
+    the caller's overrides); a record of other overrides means the run is redone."""
+    record = _read_record(run_dir / _DONE)
+    return record is not None and record.get("overrides") == run_overrides
+
+
 def _run_one(fit_one: Callable[[list[str], Path, bool], Mapping[str, Any]],
              v: Mapping[str, Any], seed: int, run_dir: Path, run_overrides: list[str],
              resume: bool) -> None:
     """Train (or continue) one run and write its record (``ablation_metrics.json``)."""
     from moana.train.run import Run
 
-    continue_run = resume and Run(run_dir).checkpoint_path("last").is_file()
+    started_path = run_dir.parent / f"{run_dir.name}.started.json"  # fit wants an empty dir
+    started = _read_record(started_path)
+    same = started is None or started.get("overrides") == run_overrides  # None: older runs
+    continue_run = resume and same and Run(run_dir).checkpoint_path("last").is_file()
     if not continue_run and run_dir.exists():
-        shutil.rmtree(run_dir)  # an unfinished run without checkpoint, or a rerun
+        shutil.rmtree(run_dir)  # unfinished without checkpoint, other overrides, or a rerun
+    write_json(started_path, {"overrides": run_overrides})
     start = time.perf_counter()
     metrics = fit_one(run_overrides, run_dir, continue_run)
     write_json(run_dir / _DONE, {
@@ -128,9 +147,12 @@ def run_ablation(
         data_root: the ``data.data_root`` override. Default: ``out_dir/data`` when the config's
             dataset is ``synthetic`` (generated there on first use, shared by all runs, so a
             differently sized benchmark elsewhere does not clash), else the config's.
-        resume: skip runs whose ``ablation_metrics.json`` exists (finished earlier) and continue
-            interrupted runs from their last checkpoint. With ``resume=False`` every requested
-            run is trained again from scratch (its old run directory is deleted first).
+        resume: skip runs whose ``ablation_metrics.json`` records the same run overrides
+            (variant, seed, epochs, data root, ``overrides``; a run made with others is redone)
+            and continue interrupted runs from their last checkpoint when
+            ``runs/<variant>/seed<N>.started.json`` records the same overrides (else start
+            again). With ``resume=False`` every requested run is trained again from
+            scratch (its old run directory is deleted first).
         fit_fn: ``fit_fn(overrides, run_dir, resume) -> metrics``; default loads ``config``
             with the overrides and calls :func:`moana.train.fit`.
         workers: runs trained at once, each in its own process with one intra-op thread
@@ -166,8 +188,9 @@ def run_ablation(
     todo = []
     for v, seed in ((v, s) for v in chosen for s in seeds):
         run_dir = out / "runs" / _slug(v["name"]) / f"seed{seed}"
-        if not (resume and (run_dir / _DONE).is_file()):
-            todo.append((v, seed, run_dir, _run_overrides(v, seed, epochs, data_root, overrides)))
+        run_overrides = _run_overrides(v, seed, epochs, data_root, overrides)
+        if not (resume and _finished_with(run_dir, run_overrides)):
+            todo.append((v, seed, run_dir, run_overrides))
     bar = None
     if progress:
         from tqdm.auto import tqdm

@@ -35,7 +35,7 @@ import numpy as np
 from moana.data.metadata import WSOLMetadata
 from moana.metrics._levelsets import HAVE_NUMBA, best_iou_all_contours, largest_contour_boxes
 from moana.metrics.common import cam_thresholds as default_thresholds
-from moana.metrics.common import RESIZE_LENGTH, check_scoremap, resize_box
+from moana.metrics.common import RESIZE_LENGTH, check_scoremap, check_size, resize_box
 
 if TYPE_CHECKING:  # the process pool is imported when one is made (start-up of 1-worker runs)
     from concurrent.futures import Future, ProcessPoolExecutor
@@ -173,7 +173,7 @@ class BoxEvaluator:
         if 50 not in self.iou_thresholds:
             raise ValueError("iou_thresholds must include 50 (MaxBoxAcc / GT-known loc)")
         self.multi_contour = multi_contour
-        self.image_size = image_size
+        self.image_size = check_size("image_size", image_size)
         self.gt_boxes: dict[str, np.ndarray] = {}
         for image_id in metadata.image_ids:
             boxes = metadata.boxes.get(image_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from moana.data.boxes import RESIZE_LENGTH, resize_box  # noqa: F401  (the one copy)
+from moana.data.boxes import RESIZE_LENGTH, check_size, resize_box  # noqa: F401  (the one copy)
 
 
 def cam_thresholds(step: float = 0.001) -> np.ndarray:

@@ -21,7 +21,7 @@ import numpy as np
 
 from moana.data.metadata import WSOLMetadata
 from moana.metrics.common import cam_thresholds as default_thresholds
-from moana.metrics.common import RESIZE_LENGTH, check_scoremap
+from moana.metrics.common import RESIZE_LENGTH, check_scoremap, check_size
 
 
 def load_mask(path: str | os.PathLike, size: int = RESIZE_LENGTH) -> np.ndarray:
@@ -83,7 +83,7 @@ class MaskEvaluator:
         self.edges = np.append(self.thresholds, [1.0, 2.0, 3.0])
         if (np.diff(self.edges) <= 0).any():
             raise ValueError("cam_thresholds must increase strictly within [0, 1)")
-        self.image_size = image_size
+        self.image_size = check_size("image_size", image_size)
         self.true_hist = np.zeros(len(self.edges) - 1)
         self.false_hist = np.zeros(len(self.edges) - 1)
         self.count = 0

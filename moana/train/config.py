@@ -198,6 +198,9 @@ class TrainConfig:
             (0 < e.cam_step < 1, "eval.cam_step must be in (0, 1)"),
             (e.every >= 1, "eval.every must be >= 1"),
             (e.workers >= 1, "eval.workers must be >= 1"),
+            (min(self.data.image_size, self.data.crop_size, self.data.resize_size) >= 1,
+             "data.image_size, data.crop_size and data.resize_size must be >= 1 (pixels; "
+             f"got {self.data.image_size}, {self.data.crop_size}, {self.data.resize_size})"),
             (self.data.crop_size <= self.data.resize_size,
              "data.crop_size must not exceed data.resize_size"),
             (set(self.data.splits) >= {"train", "val", "test"},

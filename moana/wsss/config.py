@@ -174,7 +174,28 @@ def _key_label(key: tuple[str, ...]) -> str:
 def _build_config(data: dict[str, Any], where: Locator) -> WSSSConfig:
     # strict, as the training configs: a value of the wrong type is an error naming the file
     # and line of its key (or the override); numeric strings such as 1e-2 become floats
-    return build_dataclass(WSSSConfig, data, where=where, key_label=_key_label)
+    cfg = build_dataclass(WSSSConfig, data, where=where, key_label=_key_label)
+    _check_sizes(cfg, where)
+    return cfg
+
+
+#: sizes (pixels, >= 1) and scale factors (> 0) every step needs at least one pixel from
+_SIZES = (("cam", "crop_size"), ("cam", "resize_long"), ("cam", "cam_stride"),
+          ("irn", "crop_size"), ("seg", "crop_size"), ("sem_seg", "pad_size"))
+_SCALES = (("cam", "scales"), ("irn", "rescale"), ("seg", "scale_range"), ("seg", "eval_scales"))
+
+
+def _check_sizes(cfg: WSSSConfig, where: Locator) -> None:
+    """Refuse a size below one pixel or a scale factor <= 0 (ValueError naming the key)."""
+    for keys, least, what in ((_SIZES, 1, "pixel sizes >= 1"), (_SCALES, 0, "scales > 0")):
+        for section, name in keys:
+            value = getattr(getattr(cfg, section), name)
+            values = value if isinstance(value, (tuple, list)) else (value,)
+            bad = [v for v in values if v is not None and not (v > least if least == 0
+                                                                  else v >= least)]
+            if bad or (least == 0 and not values):
+                raise ValueError(f"{where((section, name))}: {section}.{name} must hold {what}, "
+                                 f"got {value!r}")
 
 
 def config_from_dict(data: dict[str, Any], where: str = "config") -> WSSSConfig:

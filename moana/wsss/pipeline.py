@@ -2,11 +2,15 @@
 
 ``run_pipeline(cfg)`` runs, for every method in ``cfg.methods`` ("cam", "moana"), the steps
 :data:`STEPS` under ``<work_dir>/<method>/``; every step writes its outputs to disk and a marker
-``done/<step>.json`` (parameters, result, run id) when it completes. A rerun skips a step whose
-marker matches the current parameters and upstream runs and whose outputs are all present;
-a step that was interrupted (no marker) is redone, keeping per-image files that were already
-written (they are written atomically) unless its parameters changed. ``force`` redoes the
-selected steps from scratch.
+``done/<step>.json`` (identity, result, run id) when it completes. A step's identity is its
+parameters, the digests of the files that decide its output (:mod:`moana.wsss.identity`:
+image-level labels, ground truth, upstream checkpoints and per-image outputs, images) and its
+upstream steps' run ids. A rerun skips a step whose marker matches the current identity and
+whose outputs are all present; a step that was interrupted (no marker) is resumed, keeping
+per-image files that were already written (they are written atomically), when
+``done/<step>.started.json`` records the current identity; otherwise (another identity, or
+none recorded) its outputs are removed first, so a step never holds outputs of two
+identities. ``force`` redoes the selected steps from scratch.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import shutil
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -29,6 +34,7 @@ from moana.progress import report
 from moana.train.runtime import resolve_device
 from moana.wsss._io import save_json
 from moana.wsss.config import STEPS, WSSSConfig, config_from_dict, load_wsss_config
+from moana.wsss.identity import step_inputs
 
 __all__ = ["STEPS", "WSSSConfig", "load_wsss_config", "config_from_dict", "run_pipeline",
            "prepare_data", "VOCData", "run_dirs", "load_summary"]
@@ -85,17 +91,31 @@ def _resolve_list(root: Path, name: str) -> Path:
                             f"{', '.join(str(p) for p in candidates[1:])})")
 
 
+def _synthetic_root(cfg: WSSSConfig) -> Path:
+    """``<work_dir>/data``, generated once per ``data.synthetic`` (and seed): a dataset made
+    with other knobs is generated again (the steps' input digests then change)."""
+    from moana.data.synthetic import make_voc_dataset, voc_dataset_settings
+
+    root = Path(cfg.work_dir) / "data"
+    knobs = {"seed": cfg.runtime.seed, **cfg.data.synthetic}
+    info = root / "synthetic.json"  # written last by make_voc_dataset
+    if info.is_file():
+        if _read_marker(info) == _normalize(voc_dataset_settings(**knobs)):
+            return root
+        log.warning("%s was generated with other data.synthetic knobs; generating it again",
+                    root)
+        shutil.rmtree(root)
+    make_voc_dataset(root, **knobs)
+    return root
+
+
 def prepare_data(cfg: WSSSConfig) -> VOCData:
     """Generate the synthetic VOC data if configured (once), then read lists and labels."""
     from moana.data.voc import load_cls_labels, read_id_list
 
     data = cfg.data
     if data.synthetic is not None:
-        root = Path(cfg.work_dir) / "data"
-        if not (root / "synthetic.json").is_file():  # written last by make_voc_dataset
-            from moana.data.synthetic import make_voc_dataset
-
-            make_voc_dataset(root, **{"seed": cfg.runtime.seed, **data.synthetic})
+        root = _synthetic_root(cfg)
     elif data.voc_root:
         root = Path(data.voc_root).expanduser()
         if not root.is_dir():
@@ -139,13 +159,23 @@ def _speed(cfg: WSSSConfig) -> dict[str, Any]:
 
 
 def _step_params(cfg: WSSSConfig, method: str, step: str, data: VOCData) -> dict[str, Any]:
+    """The step's identity: its parameters and ``inputs``, the digests of the files that
+    decide its output (:func:`moana.wsss.identity.step_inputs`)."""
     params = _step_params_core(cfg, method, step, data)
+    params["inputs"] = step_inputs(step, root=data.root, labels=data.cls_labels,
+                                   ids=_id_sets(data), dirs=run_dirs(cfg, method))
     if step in ("train_cam", "train_irn", "train_seg"):
         # recorded only when not the defaults, so markers written before these options existed
         # stay valid
         params.update({k: v for k, v in _speed(cfg).items()
                        if v != {"amp": "none", "channels_last": False}[k]})
     return params
+
+
+def _id_sets(data: VOCData) -> dict[str, list[str]]:
+    return {"train": data.train_ids, "cam": data.cam_ids, "eval": data.eval_ids,
+            "sem_seg": data.sem_seg_ids, "seg_train": data.seg_train_ids,
+            "seg_val": data.seg_val_ids or []}
 
 
 def _step_params_core(cfg: WSSSConfig, method: str, step: str, data: VOCData
@@ -199,22 +229,41 @@ def _read_marker(path: Path) -> dict[str, Any] | None:
 
 
 def _outputs_complete(step: str, dirs: dict[str, Path], data: VOCData) -> bool:
-    if step == "train_cam":
-        return dirs["cam_model"].is_file()
-    if step == "train_irn":
-        return dirs["irn_model"].is_file()
-    if step == "train_seg":
-        return dirs["seg_model"].is_file()
     per_image = {"make_cam": (dirs["cams"], ".npy", data.cam_ids),
                  "ir_label": (dirs["ir_label"], ".png", data.train_ids),
                  "make_sem_seg": (dirs["sem_seg"], ".png", data.sem_seg_ids)}
     if step in per_image:
         folder, suffix, ids = per_image[step]
         return all((folder / f"{i}{suffix}").is_file() for i in ids)
+    # the checkpoint folder of a training step is not an output once the step is done
+    paths = _outputs(step, dirs)[:1] if step.startswith("train_") else _outputs(step, dirs)
+    return all(p.is_file() for p in paths if p != dirs["seg_pred"])
+
+
+def _outputs(step: str, dirs: dict[str, Path]) -> list[Path]:
+    """Every file or folder ``step`` writes (its resumable checkpoint folder included)."""
+    from moana.wsss.loop import partial_dir
+
+    models = {"train_cam": "cam_model", "train_irn": "irn_model", "train_seg": "seg_model"}
+    if step in models:
+        return [dirs[models[step]], partial_dir(dirs[models[step]])]
+    folders = {"make_cam": "cams", "ir_label": "ir_label", "make_sem_seg": "sem_seg"}
+    if step in folders:
+        return [dirs[folders[step]]]
     files = {"eval_cam": ["eval_cam.json", "eval_cam_curve.csv"],
              "eval_sem_seg": ["eval_sem_seg.json", "sem_seg_iou.csv", "sem_seg_confusion.csv"],
              "eval_seg": ["eval_seg.json", "seg_iou.csv"]}
-    return all((dirs["root"] / f).is_file() for f in files[step])
+    extra = [dirs["seg_pred"]] if step == "eval_seg" else []
+    return [dirs["root"] / f for f in files[step]] + extra
+
+
+def _clear_outputs(step: str, dirs: dict[str, Path]) -> None:
+    """Remove what ``step`` wrote before (a step restarted under another identity)."""
+    for path in _outputs(step, dirs):
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def _execute(step: str, cfg: WSSSConfig, method: str, data: VOCData, dirs: dict[str, Path],
@@ -396,10 +445,14 @@ def run_step(cfg: WSSSConfig, method: str, step: str, *, data: VOCData | None = 
         _record(dirs, step, "skipped (complete)", done)
         return done["result"]
     started = _read_marker(started_path)
-    overwrite = force or (started is not None and started.get("key") != params)
+    recorded = (started or done or {}).get("key")
+    overwrite = force or recorded != params
     done_path.unlink(missing_ok=True)
+    if overwrite:  # outputs of another identity (or of none known) never mix with new ones
+        _clear_outputs(step, dirs)
     save_json(started_path, {"key": params})
-    echo(f"[{method}] {step}: running{' (from scratch)' if overwrite else ''}")
+    scratch = force or recorded is not None and recorded != params
+    echo(f"[{method}] {step}: running{' (from scratch)' if scratch else ''}")
     device = resolve_device(cfg.runtime.device)
     start = time.perf_counter()
     result = _normalize(_execute(step, cfg, method, data, dirs, overwrite, device))
