@@ -29,7 +29,8 @@ def _device(name: str | None, config: Any = None):
 
 
 def run_localizer(run_dir: str | Path, data: Any, device: Any, target_layer: str | None = None):
-    """The kit's run at ``run_dir`` (its ``eval.checkpoint``) as a localizer named after the run."""
+    """The kit's run at ``run_dir`` (its ``eval.checkpoint``) as a localizer named after the
+    run directory."""
     from moana.experiments.cam_table import kit_localizer
     from moana.train.evaluate import _checkpoint_model, checkpoint_format
     from moana.train.run import Run
@@ -39,7 +40,7 @@ def run_localizer(run_dir: str | Path, data: Any, device: Any, target_layer: str
     path = run.checkpoint_path(which)
     model, _ = _checkpoint_model(run.config, path, checkpoint_format(path), data.num_classes,
                                  device)
-    return kit_localizer(run.config.name or Path(run_dir).name, model, target_layer)
+    return kit_localizer(Path(run_dir).resolve().name, model, target_layer)
 
 
 def config_split(config: Any, device: Any, batch_size: int | None = None):
