@@ -162,3 +162,20 @@ def test_ablation_cam_on_resnet_layer4():
     assert maps.shape == (1, 32, 32) and np.isfinite(maps).all()
     assert isinstance(net.layer4, torch.nn.Sequential)  # put back
     torch.testing.assert_close(net(images), before)
+
+
+@pytest.mark.parametrize("arch,method,layer", [("small", "cam", "layer4"),
+                                               ("small", "moana", "attention"),
+                                               ("resnet18", "cam", "layer4"),
+                                               ("vgg16", "cam", "relu6"),
+                                               ("inception_v3", "cam", "head")])
+def test_kit_networks_default_to_the_classifiers_input(arch, method, layer):
+    from moana.experiments.cam_table import kit_localizer
+
+    torch.manual_seed(0)
+    net = build_model(arch, method=method, num_classes=3)
+    loc = kit_localizer("kit", net)
+    images = torch.rand(1, 3, 32, 32)
+    assert loc.layer(images) == layer
+    maps = cam_source(net, "gradcam", layer)(images, [1])
+    assert maps.shape == (1, 32, 32) and np.isfinite(maps).all()
