@@ -106,27 +106,40 @@ def _cam_model(loc: Localizer, images: torch.Tensor) -> nn.Module:
 
 def method_batches(loc: Localizer, method: str, loader: Iterable, *, protocol: str,
                    device: torch.device, timer: list[float]) -> Iterator[Any]:
-    """:class:`moana.cam.CAMBatch` es of ``method``'s maps; the seconds spent making the maps
-    are added to ``timer[0]``."""
-    from moana.cam import CAMBatch, iter_cam_batches
-
+    """:class:`moana.cam.CAMBatch` items of ``method``'s maps, one per batch of ``loader``; the
+    seconds spent making the maps are added to ``timer[0]``."""
     if method == "cam":
-        batches = iter(loader)
-        first = next(batches, None)
-        if first is None:
+        return _own_map_batches(loc, loader, protocol=protocol, device=device, timer=timer)
+    return _posthoc_batches(loc, method, loader, protocol=protocol, device=device, timer=timer)
+
+
+def _own_map_batches(loc: Localizer, loader: Iterable, *, protocol: str, device: torch.device,
+                     timer: list[float]) -> Iterator[Any]:
+    """The model's own maps (:func:`moana.cam.iter_cam_batches`), data loading not timed."""
+    from moana.cam import iter_cam_batches
+
+    batches = iter(loader)
+    first = next(batches, None)
+    if first is None:
+        return
+    net = _cam_model(loc, first[0].to(device))
+    loading = [0.0]  # time spent reading the data, left out of the map time
+    source = iter_cam_batches(net, _timed(_chain(first, batches), loading), protocol=protocol,
+                              device=device, nan_policy="warn")
+    while True:
+        start, loaded = time.perf_counter(), loading[0]
+        with torch.no_grad():
+            batch = next(source, None)
+        timer[0] += time.perf_counter() - start - (loading[0] - loaded)
+        if batch is None:
             return
-        net = _cam_model(loc, first[0].to(device))
-        loading = [0.0]  # time spent reading the data, left out of the map time
-        source = iter_cam_batches(net, _timed(_chain(first, batches), loading), protocol=protocol,
-                                  device=device, nan_policy="warn")
-        while True:
-            start, loaded = time.perf_counter(), loading[0]
-            with torch.no_grad():
-                batch = next(source, None)
-            timer[0] += time.perf_counter() - start - (loading[0] - loaded)
-            if batch is None:
-                return
-            yield batch
+        yield batch
+
+
+def _posthoc_batches(loc: Localizer, method: str, loader: Iterable, *, protocol: str,
+                     device: torch.device, timer: list[float]) -> Iterator[Any]:
+    """A pytorch-grad-cam method's maps; the forward that gives the top-5 is not timed."""
+    from moana.cam import CAMBatch
     from moana.cam_sources import cam_source
 
     maps_fn = None
@@ -230,27 +243,36 @@ class Split:
     split_name: str = "test"
 
 
+def _val_thresholds(loc: Localizer, method: str, split: Split) -> dict[str, float] | None:
+    """The CAM threshold chosen on the val split (best at IoU 50), None without val boxes."""
+    make_val, val_meta = split.val
+    val = score_split(loc, method, make_val(loc), val_meta, split.settings,
+                      protocol=split.protocol)
+    return {"box_threshold": val["box_threshold"]} if "box_threshold" in val else None
+
+
+def _warm_up(loc: Localizer, method: str, split: Split) -> None:
+    """Maps of one test image, so the timing leaves out imports and first allocations."""
+    make_test, _ = split.test
+    with contextlib.suppress(StopIteration):
+        images, labels, ids = next(iter(make_test(loc)))
+        list(method_batches(loc, method, [(images[:1], labels[:1], ids[:1])],
+                            protocol=split.protocol, device=split.settings.device, timer=[0.0]))
+
+
 def evaluate_cams(localizers: Sequence[Localizer], methods: Sequence[str], split: Split,
                   *, on_row: Any = None) -> list[dict[str, Any]]:
     """The table rows of every localizer x method on ``split`` (val first, when there is one:
-    its threshold is applied to test). ``on_row(row)`` is called as each row is done."""
+    its threshold is applied to test; it also warms up). ``on_row(row)`` is called as each row
+    is done."""
     rows = []
     for loc in localizers:
         for method in methods:
             thresholds = None
             if split.val is not None:
-                make_val, val_meta = split.val
-                val = score_split(loc, method, make_val(loc), val_meta, split.settings,
-                                  protocol=split.protocol)
-                thresholds = {"box_threshold": val["box_threshold"]} if "box_threshold" in val \
-                    else None
-            else:  # warm-up on one batch so the timing leaves out imports and allocations
-                make_test, test_meta = split.test
-                with contextlib.suppress(StopIteration):
-                    images, labels, ids = next(iter(make_test(loc)))
-                    list(method_batches(loc, method, [(images[:1], labels[:1], ids[:1])],
-                                        protocol=split.protocol, device=split.settings.device,
-                                        timer=[0.0]))
+                thresholds = _val_thresholds(loc, method, split)
+            else:
+                _warm_up(loc, method, split)
             make_test, test_meta = split.test
             test = score_split(loc, method, make_test(loc), test_meta, split.settings,
                                protocol=split.protocol, thresholds=thresholds)
