@@ -160,7 +160,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``moana evaluate-cams`` to the CLI's ``subparsers``."""
     parser = subparsers.add_parser(
         "evaluate-cams", help="score CAM and post-hoc CAM methods of models on a WSOL split",
-        description=__doc__.splitlines()[0])
+        description="Score the kit's CAM, each WSOL method's own map and the post-hoc CAM "
+                    "methods of runs (--run) and named models (--model) on one WSOL split "
+                    "(the runs' own, --config, or --photos) and write one table.")
     parser.add_argument("--run", nargs="+", default=[], metavar="RUN_DIR",
                         help="the kit's run directories (their data unless --config)")
     parser.add_argument("--model", nargs="+", default=[], metavar="NAME",
