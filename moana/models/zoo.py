@@ -86,7 +86,8 @@ def _check_weights(weights: str | os.PathLike | None) -> Path | None:
     path = Path(weights)
     if path.is_file():
         return path
-    if str(weights).lower() in _DOWNLOAD_NAMES or not path.suffix:
+    looks_like_name = not path.suffix and os.sep not in str(weights)
+    if str(weights).lower() in _DOWNLOAD_NAMES or looks_like_name:
         raise ValueError(f"--weights {weights}: pretrained weights cannot be downloaded here; "
                          "download them elsewhere and pass the local state dict file")
     raise FileNotFoundError(f"weights file not found: {path}")
