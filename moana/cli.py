@@ -36,6 +36,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "reproduce": ("moana.reproduce", "run notebooks/ with papermill and regenerate results/"),
     "localize-photos": ("moana.experiments.photos",
                         "CAM vs post-hoc CAM methods of EfficientNet-Lite on the real photos"),
+    "evaluate-cams": ("moana.experiments.evaluate_cams",
+                      "CAM, WSOL methods' maps and post-hoc CAM methods on one localization table"),
 }
 DEBUG_ENV = "MOANA_DEBUG"
 

@@ -11,13 +11,17 @@ from moana.models import ARCHS, build_model
 from moana.nn import MoANA
 
 # smallest inputs that keep every arch fast on one core (maps: small 16, resnets 8, vgg 8, inception 4)
-SIZES = {"small": 64, "resnet18": 32, "resnet50": 32, "vgg16": 32, "inception_v3": 32}
-EXPECTED_MAP = {"small": 16, "resnet18": 4, "resnet50": 4, "vgg16": 4, "inception_v3": 4}
+SIZES = {"small": 64, "resnet18": 32, "resnet50": 32, "vgg16": 32, "inception_v3": 32,
+         "efficientnet_lite0": 64, "efficientnet_lite2": 64}
+EXPECTED_MAP = {"small": 16, "resnet18": 4, "resnet50": 4, "vgg16": 4, "inception_v3": 4,
+                "efficientnet_lite0": 2, "efficientnet_lite2": 2}
 
 
 @pytest.mark.parametrize("arch", ARCHS)
 @pytest.mark.parametrize("method", ["cam", "moana"])
 def test_shapes_and_cam_interface(arch: str, method: str) -> None:
+    if arch.startswith("efficientnet_lite"):
+        pytest.importorskip("timm")
     torch.manual_seed(0)
     model = build_model(arch, method=method, num_classes=4).eval()
     size = SIZES[arch]

@@ -60,10 +60,12 @@ def method_maps(net, method: str, batch, targets) -> np.ndarray:
 
 
 def score_photos(methods: Sequence[str] = DEFAULT_METHODS, *, arch: str = "efficientnet_lite0",
-                 step: float = 0.001) -> tuple[list[dict], list[dict]]:
+                 step: float = 0.001, maps_out: dict | None = None
+                 ) -> tuple[list[dict], list[dict]]:
     """Score each method on the photo set; returns (rows: method, MaxBoxAcc@30/50/70,
     MaxBoxAccV2, ms per image after one warm-up image; predictions: photo, top-1 class,
-    whether it is a recorded class)."""
+    whether it is a recorded class). ``maps_out``, when given, receives each method's
+    (N, 224, 224) score maps."""
     import torch
 
     from moana.data.photos import load_photos
@@ -84,6 +86,8 @@ def score_photos(methods: Sequence[str] = DEFAULT_METHODS, *, arch: str = "effic
         start = time.perf_counter()
         maps = method_maps(net, method, batch, predicted)
         ms = 1000 * (time.perf_counter() - start) / len(images)
+        if maps_out is not None:
+            maps_out[method] = maps
         with BoxEvaluator(metadata, step=step, multi_contour=True) as evaluator:
             evaluator.accumulate_batch(maps, metadata.image_ids)
             result = evaluator.compute()
@@ -106,9 +110,48 @@ def format_table(rows: list[dict], num_images: int, arch: str) -> str:
     return "\n".join(lines)
 
 
+def photo_figure(maps: dict, arch: str):
+    """The photos x methods figure (:func:`moana.viz.figures.plot_photo_cams`) of ``maps``
+    (method -> (N, 224, 224) score maps), photos resized to 224x224 and boxes rescaled."""
+    import cv2
+
+    from moana.data.photos import load_photos
+    from moana.viz.figures import plot_photo_cams
+
+    images, records = load_photos()
+    resized = [cv2.resize(i, (IMAGE_SIZE, IMAGE_SIZE), interpolation=cv2.INTER_LINEAR)
+               for i in images]
+    boxes = [[(r.box[0] * IMAGE_SIZE / i.shape[1], r.box[1] * IMAGE_SIZE / i.shape[0],
+               r.box[2] * IMAGE_SIZE / i.shape[1], r.box[3] * IMAGE_SIZE / i.shape[0])]
+             for r, i in zip(records, images)]
+    label = (f"real photographs, {len(images)} images, boxes annotated by this kit, ImageNet "
+             f"classifier without fine-tuning ({arch}; map of the top-1 class)")
+    return plot_photo_cams(resized, maps, boxes, titles=[r.name for r in records], label=label)
+
+
+def save_photo_figure(maps: dict, arch: str, path: str | Path) -> Path:
+    """Draw :func:`photo_figure` and write it to ``path`` atomically (format from the suffix)."""
+    import matplotlib.pyplot as plt
+
+    from moana.io import atomic_write
+
+    path = Path(path)
+    fmt = path.suffix.lstrip(".").lower() or "png"
+    fig = photo_figure(maps, arch)
+    try:
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=110, bbox_inches="tight",
+                                                   metadata={"pdf": {"CreationDate": None}}.get(fmt)))
+    finally:
+        plt.close(fig)
+    return path
+
+
 def _run(args: argparse.Namespace) -> int:
-    rows, predictions = score_photos(args.methods, arch=args.arch, step=args.step)
+    maps: dict | None = {} if args.figure else None
+    rows, predictions = score_photos(args.methods, arch=args.arch, step=args.step, maps_out=maps)
     print(format_table(rows, len(predictions), args.arch))
+    if args.figure:
+        print(f"figure: {save_photo_figure(maps, args.arch, args.figure)}")
     hits = sum(p["top1_is_recorded"] for p in predictions)
     labelled = sum(bool(p["recorded"]) for p in predictions)
     print(f"\ntop-1 is a recorded class for {hits} of {labelled} photos with a class")
@@ -128,4 +171,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         choices=["efficientnet_lite0", "efficientnet_lite2"],
                         help="network (its packaged ImageNet weights)")
     parser.add_argument("--step", type=float, default=0.001, help="CAM threshold step")
+    parser.add_argument("--figure", type=Path, default=None, metavar="PATH",
+                        help="also draw photos x methods (maps with the annotated boxes) to PATH "
+                             "(.png, .pdf)")
     parser.set_defaults(func=_run)

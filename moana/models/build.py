@@ -21,7 +21,10 @@ from moana.nn import attention_names
 
 __all__ = ["ARCHS", "MODEL_VARIANT_ARCHS", "build_model", "methods"]
 
-ARCHS = ("resnet50", "vgg16", "inception_v3", "resnet18", "small")
+ARCHS = ("resnet50", "vgg16", "inception_v3", "resnet18", "small", "efficientnet_lite0",
+         "efficientnet_lite2")
+#: EfficientNet-Lite trunks (:mod:`moana.models.lite_cam`; timm, ``demo`` extra)
+LITE_CAM_ARCHS = ("efficientnet_lite0", "efficientnet_lite2")
 #: Backbones of the model-variant methods (acol, spg, adl): wsolevaluation's three and ``small``.
 MODEL_VARIANT_ARCHS = ("resnet50", "vgg16", "inception_v3", "small")
 _MIXINS = {"acol": ACoLMixin, "spg": SPGMixin}
@@ -60,7 +63,9 @@ def build_model(
     """Build a CAM network.
 
     Args:
-        arch: one of ``resnet50``, ``vgg16``, ``inception_v3``, ``resnet18``, ``small``.
+        arch: one of ``resnet50``, ``vgg16``, ``inception_v3``, ``resnet18``, ``small``,
+            ``efficientnet_lite0``, ``efficientnet_lite2`` (``pretrained=True``: the ImageNet
+            weights packaged with the ``demo`` extra).
         method: ``"cam"`` (vanilla CAM), an attention module name (``"moana"``, ``"se"``, ...,
             ``"adl_last"``) or a WSOL method (``"has"``, ``"cutmix"``: the CAM network;
             ``"acol"``, ``"spg"``, ``"adl"``: wsolevaluation's architectures, on ``resnet50``,
@@ -101,6 +106,13 @@ def build_model(
     options = method_options(method_key, method_kw)
     common = dict(method=method_key, num_classes=num_classes, attention_kw=attention_kw, insert_at=insert_at,
                   method_kw=options)
+    if key in LITE_CAM_ARCHS:
+        if output_stride is not None:
+            raise ValueError(f"output_stride applies to resnets only, not {arch!r}")
+        from moana.models.lite_cam import LiteCAM, load_lite_backbone
+
+        model = LiteCAM(key, large_feature_map=large_feature_map, **common)
+        return model if pretrained in (None, False) else load_lite_backbone(model, pretrained)
     if key.startswith("resnet"):
         stride = output_stride if output_stride is not None else (8 if large_feature_map else 16)
         model: CAMNet = _model_class(ResNetCAM, method_key)(key, output_stride=stride, **common)

@@ -114,7 +114,14 @@ class ResNetCAM(CAMNet):
         self._new_modules.append("classifier")
 
     def _stage(self, name: str, x: Tensor, start: int = 0, stop: int | None = None) -> Tensor:
-        stage: nn.Sequential = getattr(self, name)
+        stage: nn.Module = getattr(self, name)
+        if not isinstance(stage, nn.Sequential):
+            # a module swapped in for the whole stage (Ablation-CAM's AblationLayer) is called
+            # as a whole; it cannot be split into blocks
+            if start != 0 or stop is not None:
+                raise ValueError(f"{name} was replaced by {type(stage).__name__}, which cannot "
+                                 f"be run block by block (blocks {start}:{stop})")
+            return stage(x)
         stop = len(stage) if stop is None else stop
         if start == 0 and stop == len(stage) and not any(k.startswith(f"{name}_") for k in self.adl):
             return stage(x)  # the stage's own call, so forward hooks on it run

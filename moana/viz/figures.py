@@ -179,6 +179,23 @@ def plot_qualitative_grid(
     return fig
 
 
+def plot_photo_cams(
+    images: Sequence[np.ndarray],
+    maps: Mapping[str, Sequence[np.ndarray]],
+    gt_boxes: Sequence[Sequence[Box]],
+    *,
+    titles: Sequence[str] | None = None,
+    label: str | None = None,
+) -> Figure:
+    """Real photographs x CAM methods (:func:`plot_qualitative_grid`), with ``label`` (what the
+    photos and the classifier are) as the figure's title."""
+    fig = plot_qualitative_grid(images, maps, gt_boxes, titles=titles)
+    if label:
+        fig.suptitle(label, fontsize=9, wrap=True)
+        fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / max(len(images), 1)))
+    return fig
+
+
 def plot_axis_attentions(
     image: np.ndarray, attention: Mapping[str, np.ndarray], *, title: str | None = None
 ) -> Figure:
