@@ -37,7 +37,7 @@ def test_moana_after_bn2_and_bad_options():
 
 def test_config_arch_builds(tmp_path):
     from moana.train.config import load_config
-    from moana.train.setup import build_from_config
+    from moana.train.prepare import build_from_config
 
     config = load_config("smoke_cam", ["model.arch=efficientnet_lite0", "model.extra={}"])
     model = build_from_config(config, num_classes=3)

@@ -23,7 +23,7 @@ DEFAULT_OUTPUT = "work/cam_table"
 
 
 def _device(name: str | None, config: Any = None):
-    from moana.train.setup import resolve_device
+    from moana.train.runtime import resolve_device
 
     return resolve_device(name or (config.runtime.device if config is not None else "cpu"))
 
@@ -47,7 +47,7 @@ def config_split(config: Any, device: Any, batch_size: int | None = None):
     """The val and test splits of ``config``'s data with its evaluation settings."""
     from moana.experiments.cam_table import Split
     from moana.train.evaluate import _loader
-    from moana.train.setup import EvalSettings, prepare_data
+    from moana.train.prepare import EvalSettings, prepare_data
 
     data = prepare_data(config, quiet=True)
     settings = EvalSettings.from_config(config, device=device, mask_root=data.mask_root,
@@ -76,7 +76,7 @@ def photo_split(device: Any, *, step: float = 0.001, batch_size: int = 8):
     from moana.experiments.cam_table import Split, array_loader
     from moana.experiments.photos import IMAGE_SIZE, photo_metadata
     from moana.train.config import EvalConfig
-    from moana.train.setup import EvalSettings
+    from moana.train.prepare import EvalSettings
 
     images, records = load_photos()
     metadata = photo_metadata(records, images)
