@@ -81,10 +81,15 @@ results = ablation.run_ablation(layout.ablation_runs, variant_names, seeds, conf
 metrics = [m for m in ablation_variants.DEFAULT_METRICS if m in results and results[m].notna().any()]
 summary = ablation_summary.summarize(results, metrics)
 readable = ablation_summary.format_summary(summary)
+one_run = ablation.run_command(config, results["variant"].iloc[0], int(results["seed"].iloc[0]),
+                               epochs=epochs, overrides=overrides,
+                               threads=1 if workers > 1 else None)
 save_table(readable.reset_index(), "ablations", output_dir, dataset=info["dataset"], synthetic=synthetic,
+           command=one_run,
            caption=f"Ablations: mean ± std over seeds {seeds}, Δ to CAM and to MoANA paired by seed [95% t interval] (* = excludes 0)",
            notes=summary.attrs.get("rule"))
 save_table(results, "ablations_per_seed", output_dir, dataset=info["dataset"], synthetic=synthetic,
+           command=one_run,
            caption="Ablations: every (variant, seed) run with its test metrics and wall time")
 readable
 

@@ -44,7 +44,7 @@ import json
 import numpy as np
 
 from moana.reproduce.profiles import load_data_info, work_layout
-from moana.experiments.wsss import wsss_examples, wsss_per_class
+from moana.experiments.wsss import wsss_command, wsss_examples, wsss_per_class
 from moana.viz.figures import plot_mask_grid, plot_metric_bars, save_figure
 from moana.viz.tables import save_table
 from moana.wsss import load_wsss_config, run_pipeline
@@ -74,7 +74,9 @@ summary
 # %%
 table = summary.copy()
 table["reported pseudo_mask_miou_pct"] = np.nan  # MoANA, Sci. Rep. 2023: not retrieved (see results/README)
-save_table(table, "wsss_miou", output_dir, dataset=dataset, synthetic=synthetic,
+one_method = wsss_command(wsss_config, methods[0], seed=seed, device=device,
+                          voc_root="work/data/synthetic_voc" if synthetic else info["voc_root"])
+save_table(table, "wsss_miou", output_dir, dataset=dataset, synthetic=synthetic, command=one_method,
            caption="WSSS (%): CAM mIoU at the default threshold (headline) and the sweep's best, "
                    "pseudo-mask mIoU, segmentation val mIoU (single-scale, multi-scale + flip), "
                    "CAM vs MoANA")
@@ -85,6 +87,7 @@ per_class = wsss_per_class(cfg, methods)
 wide = per_class.pivot_table(index="class", columns=["stage", "method"], values="iou", sort=False)
 wide.columns = [f"{stage} {method}" for stage, method in wide.columns]
 save_table(wide.reset_index(), "wsss_per_class_iou", output_dir, dataset=dataset, synthetic=synthetic,
+           command=one_method,
            caption="WSSS: per-class IoU (%) of CAMs (best threshold) and pseudo-masks, CAM vs MoANA")
 masks_only = per_class[per_class["stage"] == "pseudo mask"]
 fig = plot_metric_bars(masks_only if len(masks_only) else per_class, x="class", y="iou", hue="method",
@@ -120,7 +123,7 @@ seg_wide = seg_iou.pivot_table(index="class", columns="method", values=["iou_pct
                                sort=False)
 seg_wide.columns = [f"{metric} {method}" for metric, method in seg_wide.columns]
 save_table(seg_wide.reset_index(), "wsss_seg_per_class_iou", output_dir, dataset=dataset,
-           synthetic=synthetic,
+           synthetic=synthetic, command=one_method,
            caption="WSSS: per-class val IoU (%) of DeepLabV3 trained on the pseudo-masks, "
                    "single-scale and multi-scale + flip, CAM vs MoANA")
 seg_wide

@@ -37,3 +37,17 @@ def test_commands_of_picks_one_row_per_kind(tmp_path):
     assert text.count("default rows") == 1 and text.count("searched rows") == 1
     assert "`moana train --config small-cam`" in text
     assert hparams_label(Run(tmp_path / "small-moana")) == "default"
+
+
+def test_ablation_and_wsss_cell_commands():
+    from moana.experiments.ablation import run_command
+    from moana.experiments.wsss import wsss_command
+
+    cmd = run_command("smoke_moana", "axes=c", 2, epochs=3, threads=1)
+    assert cmd.startswith("OMP_NUM_THREADS=1 moana train --config smoke_moana --work-dir work ")
+    assert "'model.attention_kw={\"axes\": \"c\"}'" in cmd and "runtime.seed=2" in cmd
+    assert cmd.endswith("optim.epochs=3")
+    own_data = run_command("smoke_moana", "cam+mark_hidden", 0)
+    assert "data.data_root=work/data/synthetic_wsol-" in own_data
+    assert wsss_command("smoke", "moana", seed=0, device="cpu").startswith(
+        "moana wsss run --config smoke --methods moana --work-dir work/wsss ")

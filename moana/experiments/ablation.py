@@ -294,3 +294,23 @@ def ablation_data_overrides(info: Mapping[str, Any], data_root: str | os.PathLik
         return train_data_overrides(info)
     return ["data.dataset=synthetic", f"data.data_root={Path(data_root)}",
             f"data.synthetic={json.dumps(dict(synthetic))}"]
+
+
+def run_command(config: str, variant: str | Mapping[str, Any], seed: int, *,
+                epochs: int | None = None, overrides: Sequence[str] = (),
+                threads: int | None = None) -> str:
+    """The ``moana train`` command that trains one (variant, seed) run alone on stage 00's
+    benchmark under ``work/`` (results/README.md's one-cell command); ``threads``: the torch
+    threads the run had (parallel ablation workers train on one each), as ``OMP_NUM_THREADS``."""
+    from moana.experiments.grid import cell_command
+
+    v = get_variants([variant])[0]
+    run = [*variant_overrides(v), f"runtime.seed={seed}", *overrides]
+    if epochs is not None:
+        run.append(f"optim.epochs={int(epochs)}")
+    knobs = v.get("data") or {}
+    if knobs:  # the variant's own training data beside the shared benchmark
+        run.append(f"data.data_root={variant_data_root('work/data/synthetic_wsol', v)}")
+        run += [f"data.synthetic.{k}={json.dumps(x)}" for k, x in knobs.items()]
+    command = cell_command("moana train", config, run)
+    return f"OMP_NUM_THREADS={threads} {command}" if threads else command

@@ -118,3 +118,12 @@ def ir_label_composition(voc_root: Any, ir_label_dir: Any, image_ids: list[str])
              "bg_uncertain", "bg_as_fg"]
     return {name: 100.0 * float(c) / (fg_total if k < 4 else bg_total)
             for k, (name, c) in enumerate(zip(names, counts))}
+
+
+def wsss_command(config: str, method: str, *, seed: int, device: str,
+                 voc_root: str = "work/data/synthetic_voc") -> str:
+    """The ``moana wsss run`` command that runs one method's pipeline alone on stage 00's VOC
+    data under ``work/wsss`` (results/README.md's one-cell command)."""
+    return (f"moana wsss run --config {config} --methods {method} --work-dir work/wsss "
+            f"data.synthetic=null data.voc_root={voc_root} runtime.seed={seed} "
+            f"runtime.device={device}")
