@@ -169,8 +169,7 @@ def run_ablation(
     out.mkdir(parents=True, exist_ok=True)
     chosen = get_variants(SMOKE_VARIANTS if variants is None else variants)
     seeds = [int(s) for s in seeds]
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds must be a non-empty list of distinct ints, got {seeds!r}")
+    _check_grid(chosen, seeds, workers, fit_fn)
     if fit_fn is None:
         from moana.train.config import load_config
 
@@ -178,12 +177,6 @@ def run_ablation(
         base = load_config(config, list(overrides))
         if data_root is None and base.data.dataset == "synthetic":
             data_root = out / "data"
-    slugs = [_slug(v["name"]) for v in chosen]
-    clash = sorted({x for x in slugs if slugs.count(x) > 1})
-    if clash:
-        raise ValueError(f"variant names map to the same run directory {clash}; rename them")
-    if int(workers) < 1 or (int(workers) > 1 and fit_fn is not None):
-        raise ValueError(f"workers must be >= 1 (and 1 with a custom fit_fn), got {workers!r}")
     order = [x["name"] for x in chosen]
     todo = []
     for v, seed in ((v, s) for v in chosen for s in seeds):
@@ -191,28 +184,47 @@ def run_ablation(
         run_overrides = _run_overrides(v, seed, epochs, data_root, overrides)
         if not (resume and _finished_with(run_dir, run_overrides)):
             todo.append((v, seed, run_dir, run_overrides))
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(chosen) * len(seeds), initial=len(chosen) * len(seeds) - len(todo),
-                   desc="ablation", unit="run")
+    bar = _progress_bar(len(chosen) * len(seeds), len(todo)) if progress else None
     try:
         if int(workers) > 1 and len(todo) > 1:
             _run_parallel(config, todo, resume, int(workers), out, order, seeds, bar)
         else:
-            fit_one = fit_fn or _default_fit(config)
-            for v, seed, run_dir, run_overrides in todo:
-                if bar is not None:
-                    bar.set_postfix_str(f"{v['name']} seed {seed}")
-                _run_one(fit_one, v, seed, run_dir, run_overrides, resume)
-                _write_results_csv(out, order, seeds)
-                if bar is not None:
-                    bar.update(1)
+            _run_serial(fit_fn or _default_fit(config), todo, resume, out, order, seeds, bar)
     finally:
         if bar is not None:
             bar.close()
     return _write_results_csv(out, order, seeds)
+
+
+def _check_grid(chosen: list[Mapping[str, Any]], seeds: list[int], workers: int,
+                fit_fn: Callable | None) -> None:
+    """Distinct seeds, distinct run directories, a valid number of workers."""
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be a non-empty list of distinct ints, got {seeds!r}")
+    slugs = [_slug(v["name"]) for v in chosen]
+    clash = sorted({x for x in slugs if slugs.count(x) > 1})
+    if clash:
+        raise ValueError(f"variant names map to the same run directory {clash}; rename them")
+    if int(workers) < 1 or (int(workers) > 1 and fit_fn is not None):
+        raise ValueError(f"workers must be >= 1 (and 1 with a custom fit_fn), got {workers!r}")
+
+
+def _progress_bar(total: int, todo: int):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=total - todo, desc="ablation", unit="run")
+
+
+def _run_serial(fit_one: Callable[[list[str], Path, bool], Mapping[str, Any]], todo: list,
+                resume: bool, out: Path, order: list[str], seeds: list[int], bar: Any) -> None:
+    """The runs one after the other in this process; results.csv rewritten after each."""
+    for v, seed, run_dir, run_overrides in todo:
+        if bar is not None:
+            bar.set_postfix_str(f"{v['name']} seed {seed}")
+        _run_one(fit_one, v, seed, run_dir, run_overrides, resume)
+        _write_results_csv(out, order, seeds)
+        if bar is not None:
+            bar.update(1)
 
 
 def _worker_run(config: str, v: Mapping[str, Any], seed: int, run_dir: Path,
