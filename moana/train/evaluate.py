@@ -23,11 +23,11 @@ from torch.utils.data import DataLoader, Dataset
 from torch.utils.data.distributed import DistributedSampler
 from tqdm.auto import tqdm
 
-from moana.train.checkpoint import load_checkpoint, load_model_weights
+from moana.engine.checkpoint import load_checkpoint, load_model_weights
+from moana.engine.distributed import all_gather_objects, broadcast_object
+from moana.engine.runtime import autocast_context, is_quiet, place_model, resolve_device
 from moana.train.config import TrainConfig
-from moana.train.distributed import all_gather_objects, broadcast_object
 from moana.train.prepare import EvalSettings, build_from_config, prepare_data
-from moana.train.runtime import autocast_context, is_quiet, place_model, resolve_device
 
 #: Keys of the val metrics that carry the thresholds used on test.
 THRESHOLD_KEYS = ("box_threshold",)
@@ -217,7 +217,7 @@ def checkpoint_format(path: Path | str) -> str:
     Raises FileNotFoundError / ValueError naming ``path`` (read with ``weights_only=True``)."""
     import torch
 
-    from moana.train.checkpoint import FORMAT
+    from moana.engine.checkpoint import FORMAT
 
     path = Path(path)
     if not path.is_file():

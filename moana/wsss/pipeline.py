@@ -29,9 +29,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from moana.engine.runtime import resolve_device
 from moana.io import atomic_write_bytes, to_jsonable
 from moana.progress import report
-from moana.train.runtime import resolve_device
 from moana.wsss._io import save_json
 from moana.wsss.config import STEPS, WSSSConfig, config_from_dict, load_wsss_config
 from moana.wsss.identity import step_inputs
