@@ -20,7 +20,7 @@ PACKAGE = ROOT / "moana"
 LAYERS: dict[str, int] = {
     "io": 0, "config": 0, "_lazy": 0, "progress": 0,
     "nn": 1,
-    "models": 2, "methods": 2, "data": 2, "cam": 2, "cam_hooks": 2, "cam_sources": 2, "scoremaps": 2, "metrics": 2,
+    "models": 2, "methods": 2, "data": 2, "cam": 2, "scoremaps": 2, "metrics": 2,
     "engine": 2,
     "train": 3, "wsss": 3,
     "experiments": 4, "viz": 4, "reproduce": 4, "search": 4,

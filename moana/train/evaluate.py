@@ -38,7 +38,7 @@ def scoremaps_from_cams(cams: np.ndarray, image_size: int, normalization: str) -
 
     NaN CAMs are scored as all-zero maps with a warning (wsolevaluation's convention).
     """
-    from moana.cam import scoremap_from_cam
+    from moana.cam.extract import scoremap_from_cam
 
     return [scoremap_from_cam(cam, normalization, (image_size, image_size), nan_policy="warn")
             for cam in cams]
@@ -87,7 +87,7 @@ class _Scorer:
                 new_ids.append(image_id)
                 new_maps.append(scoremap)
         if self.save_cams is not None and new_ids:
-            from moana.cam import save_scoremaps
+            from moana.scoremaps import save_scoremaps
 
             save_scoremaps(self.save_cams, new_ids, new_maps)
 
@@ -119,7 +119,7 @@ def evaluate_localization(model: nn.Module, dataset: Dataset, settings: EvalSett
     percent. CAMs come from :func:`moana.cam.iter_cam_batches` (GT-known protocol; NaN CAMs
     are scored as zero maps with a warning).
     """
-    from moana.cam import iter_cam_batches
+    from moana.cam.extract import iter_cam_batches
     from moana.metrics.boxes import topk_localization
 
     main = settings.dist_info.is_main
