@@ -29,8 +29,8 @@ def whole_object_ceiling(config_name: str, overrides: list[str]) -> dict[str, fl
     """Box accuracy on test when the score map is the ground-truth object mask itself."""
     from moana.data.metadata import load_wsol_metadata
     from moana.data.wsol import load_mask
+    from moana.engine.distributed import DistInfo
     from moana.metrics.boxes import BoxEvaluator
-    from moana.train.distributed import DistInfo
     from moana.train.prepare import prepare_data
 
     config = load_config(config_name, overrides)

@@ -19,9 +19,9 @@ import time
 import torch
 import torch.nn.functional as F
 
+from moana.engine.runtime import autocast_context
 from moana.models.build import build_model
 from moana.train.config import load_config
-from moana.train.runtime import autocast_context
 
 VARIANTS = {
     "cam": dict(method="cam"),

@@ -12,7 +12,7 @@ import torchvision
 from torch import nn
 
 from moana.cam import scoremap_from_cam
-from moana.cam_hooks import CAMExtractor, linear_weights
+from moana.cam.hooks import CAMExtractor, linear_weights
 from moana.data.metadata import WSOLMetadata
 from moana.metrics import BoxEvaluator
 from moana.models import build_model

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from moana.cam_hooks import CAMExtractor
+from moana.cam.hooks import CAMExtractor
 
 
 def _net(seed=0):

@@ -9,7 +9,7 @@ import torch
 pytest.importorskip("timm")
 pytest.importorskip("pytorch_grad_cam")
 
-from moana.cam_sources import POSTHOC_METHODS, cam_source  # noqa: E402
+from moana.cam.sources import POSTHOC_METHODS, cam_source  # noqa: E402
 from moana.experiments.cam_table import _cam_model, zoo_localizer  # noqa: E402
 from moana.models import build_model  # noqa: E402
 from moana.models.zoo import pooled_layer, vit_reshape, zoo_model  # noqa: E402
@@ -102,7 +102,7 @@ def test_resnet_default_targets_and_cam_head():
 
 
 def test_kit_cam_through_a_named_model_equals_the_hooked_cam():
-    from moana.cam_hooks import CAMExtractor
+    from moana.cam.hooks import CAMExtractor
     from moana.experiments.cam_table import Localizer
 
     torch.manual_seed(0)

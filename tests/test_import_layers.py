@@ -15,12 +15,13 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "moana"
 
-#: Layers, lowest first (README): io/config -> nn -> models, methods, data, cam, metrics ->
-#: train, wsss -> experiments, viz, reproduce -> cli.
+#: Layers, lowest first (README): io/config -> nn -> models, methods, data, cam, metrics, engine
+#: -> train, wsss -> experiments, viz, reproduce -> cli.
 LAYERS: dict[str, int] = {
     "io": 0, "config": 0, "_lazy": 0, "progress": 0,
     "nn": 1,
-    "models": 2, "methods": 2, "data": 2, "cam": 2, "cam_hooks": 2, "cam_sources": 2, "scoremaps": 2, "metrics": 2,
+    "models": 2, "methods": 2, "data": 2, "cam": 2, "scoremaps": 2, "metrics": 2,
+    "engine": 2,
     "train": 3, "wsss": 3,
     "experiments": 4, "viz": 4, "reproduce": 4, "search": 4,
     "cli": 5, "__main__": 5, "__init__": 5,

@@ -85,7 +85,7 @@ def test_class_id_out_of_range_is_named_at_load_time(tmp_path):
 def test_training_data_bounds_class_ids_by_the_models_classes(tmp_path):
     """``moana evaluate`` and ``fit`` load every split bounded by the model's classes."""
     from moana.train import load_config
-    from moana.train.training import PreparedData
+    from moana.train.prepare import PreparedData
 
     ids = ["a.png", "b.png", "c.png"]
     _images(tmp_path / "images", ids)

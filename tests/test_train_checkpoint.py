@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from moana.models.build import build_model
-from moana.train.checkpoint import (
+from moana.engine.checkpoint import (
     load_checkpoint,
     load_model_weights,
     restore_rng_state,
     save_checkpoint,
 )
+from moana.models.build import build_model
 
 
 def _model(num_classes: int = 2, method: str = "cam"):

@@ -13,12 +13,13 @@ import pytest
 import torch
 
 from moana.cli import main as cli_main
+from moana.engine.distributed import DistInfo
 from moana.train import evaluate_run, fit, load_config
-from moana.train.distributed import DistInfo
+from moana.train.prepare import prepare_data
 
 # the module that defines fit
 fit_module = importlib.import_module("moana.train.training")
-trainer_module = importlib.import_module("moana.train.trainer")
+trainer_module = importlib.import_module("moana.engine.loop")
 
 TINY = [
     "data.synthetic={seed: 0, num_classes: 2, image_size: 32, "
@@ -120,7 +121,7 @@ def test_refusals(data_root: Path, tmp_path: Path, reference_run):
     with pytest.raises(ValueError, match="optim.lr changed"):
         fit(tiny(data_root, "smoke_moana", "optim.lr=0.2"), run_dir=ref_dir, resume=True)
     with pytest.warns(UserWarning, match="generated with other settings"):
-        fit_module.prepare_data(tiny(data_root, "smoke_moana", "data.synthetic.num_classes=3"),
+        prepare_data(tiny(data_root, "smoke_moana", "data.synthetic.num_classes=3"),
                                 DistInfo())
     with pytest.raises(FileNotFoundError, match="cannot resume"):
         fit(tiny(data_root), run_dir=tmp_path / "never", resume=True)

@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from moana.data.voc import load_cls_labels, read_id_list
-from moana.train import trainer
-from moana.train.trainer import EpochLoop, LoopSettings, StepOutput
+from moana.engine import loop as trainer
+from moana.engine.loop import EpochLoop, LoopSettings, StepOutput
 from moana.wsss._io import load_image_rgb, save_png, voc_image_path
 from moana.wsss.config import CamConfig, IRNConfig
 from moana.wsss.irn import train_irn

@@ -11,7 +11,7 @@ import pytest
 
 from moana.wsss import STEPS, load_wsss_config, run_pipeline
 from moana.wsss.config import config_from_dict
-from moana.wsss.pipeline import run_dirs, run_step
+from moana.wsss.pipeline import STEP_TABLE, run_dirs, run_step
 
 TINY = [
     "data.synthetic={image_size: [24, 32], num_train: 6, num_val: 2, num_classes: 3, objects: [1, 2]}",
@@ -25,6 +25,19 @@ TINY = [
 
 def tiny_config(tmp_path: Path, *extra: str):
     return load_wsss_config("smoke", [f"work_dir={tmp_path / 'run'}", *TINY, *extra])
+
+
+def test_the_step_table_declares_every_step_once_in_pipeline_order(tmp_path):
+    assert tuple(STEP_TABLE) == STEPS
+    assert all(step.name == name for name, step in STEP_TABLE.items())
+    for i, step in enumerate(STEP_TABLE.values()):
+        assert set(step.depends) <= set(STEPS[:i]), step.name  # upstream steps come first
+    named = [out.name for step in STEP_TABLE.values() for out in step.outputs if out.name]
+    assert len(named) == len(set(named))  # each run directory entry has one owner
+    dirs = run_dirs(tiny_config(tmp_path), "cam")
+    assert list(dirs) == ["root", *named, "done"]
+    assert all(dirs[out.name] == dirs["root"] / out.path
+               for step in STEP_TABLE.values() for out in step.outputs if out.name)
 
 
 def test_shipped_configs_load():

@@ -3,9 +3,9 @@ evaluators on a WSOL split (wsolevaluation's protocol, Choe et al., CVPR 2020).
 
 A *localizer* is a model with what CAM sources it offers: the kit's runs give their own
 inference map (``cam``: CAM, or ACoL's / SPG's / ADL's map, :meth:`CAMNet.forward_with_maps`)
-and the post-hoc methods of :mod:`moana.cam_sources` at the layer their classifier consumes; a
+and the post-hoc methods of :mod:`moana.cam.sources` at the layer their classifier consumes; a
 torchvision / timm / EfficientNet-Lite model (:mod:`moana.models.zoo`) gives ``cam`` through
-:class:`~moana.cam_hooks.CAMExtractor` where its head is linear over pooled features, and the
+:class:`~moana.cam.CAMExtractor` where its head is linear over pooled features, and the
 post-hoc methods at its family's default layer (or ``target_layer``).
 
 For each localizer and method the maps of the ground-truth class (``protocol="gt_known"``;
@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-#: the kit's CAM plus every post-hoc method of moana.cam_sources
+#: the kit's CAM plus every post-hoc method of moana.cam.sources
 ALL_METHODS = ("cam", "gradcam", "gradcam++", "xgradcam", "layercam", "scorecam", "ablationcam",
                "eigencam", "hirescam")
 #: table columns, in order
@@ -91,7 +91,7 @@ def zoo_localizer(zoo: Any) -> Localizer:
 
 def _cam_model(loc: Localizer, images: torch.Tensor) -> nn.Module:
     if loc.cam_model is None and not loc.cam_error and loc.extractor_head:
-        from moana.cam_hooks import CAMExtractor
+        from moana.cam.hooks import CAMExtractor
 
         try:
             loc.cam_model = CAMExtractor(loc.model, loc.layer(images), loc.extractor_head)
@@ -116,7 +116,7 @@ def method_batches(loc: Localizer, method: str, loader: Iterable, *, protocol: s
 def _own_map_batches(loc: Localizer, loader: Iterable, *, protocol: str, device: torch.device,
                      timer: list[float]) -> Iterator[Any]:
     """The model's own maps (:func:`moana.cam.iter_cam_batches`), data loading not timed."""
-    from moana.cam import iter_cam_batches
+    from moana.cam.extract import iter_cam_batches
 
     batches = iter(loader)
     first = next(batches, None)
@@ -139,8 +139,8 @@ def _own_map_batches(loc: Localizer, loader: Iterable, *, protocol: str, device:
 def _posthoc_batches(loc: Localizer, method: str, loader: Iterable, *, protocol: str,
                      device: torch.device, timer: list[float]) -> Iterator[Any]:
     """A pytorch-grad-cam method's maps; the forward that gives the top-5 is not timed."""
-    from moana.cam import CAMBatch
-    from moana.cam_sources import cam_source
+    from moana.cam.extract import CAMBatch
+    from moana.cam.sources import cam_source
 
     maps_fn = None
     for images, labels, image_ids in loader:

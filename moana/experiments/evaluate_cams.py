@@ -23,7 +23,7 @@ DEFAULT_OUTPUT = "work/cam_table"
 
 
 def _device(name: str | None, config: Any = None):
-    from moana.train.runtime import resolve_device
+    from moana.engine.runtime import resolve_device
 
     return resolve_device(name or (config.runtime.device if config is not None else "cpu"))
 

@@ -40,11 +40,11 @@ def method_maps(net, method: str, batch, targets) -> np.ndarray:
     """(B, 224, 224) score maps in [0, 1] of ``method`` for the target classes."""
     import torch
 
-    from moana.cam import scoremap_from_cam
+    from moana.cam.extract import scoremap_from_cam
     from moana.models.efficientnet_lite import CAM_HEAD, CAM_LAYER
 
     if method == "cam":
-        from moana.cam_hooks import CAMExtractor
+        from moana.cam.hooks import CAMExtractor
 
         extractor = CAMExtractor(net, CAM_LAYER, CAM_HEAD)
         try:
@@ -53,7 +53,7 @@ def method_maps(net, method: str, batch, targets) -> np.ndarray:
         finally:
             extractor.remove()
     else:
-        from moana.cam_sources import cam_source
+        from moana.cam.sources import cam_source
 
         raw = cam_source(net, method, CAM_LAYER)(batch, targets)
     return np.stack([scoremap_from_cam(m, size=(IMAGE_SIZE, IMAGE_SIZE)) for m in raw])

@@ -1,6 +1,6 @@
 """Any torchvision or timm classifier by name, with the layer its classifier pools and, for
 token models (ViT, DeiT), the reshape of tokens to a grid; the kit's CAM and the post-hoc CAM
-methods of :mod:`moana.cam_sources` run on what :func:`zoo_model` returns.
+methods of :mod:`moana.cam.sources` run on what :func:`zoo_model` returns.
 
 Names: ``torchvision:<name>`` (``torchvision.models.get_model``, e.g. ``torchvision:vgg16``),
 ``timm:<name>`` (``timm.create_model(pretrained=False)``, e.g. ``timm:resnet50``,

@@ -192,8 +192,8 @@ def _in_budget(study: optuna.Study, trial: optuna.Trial, trials: int) -> bool:
 
 def _objective(study: optuna.Study, settings: SearchSettings, config: str,
                overrides: list[str], space: SearchSpace, search_dir: Path, quiet: bool):
+    from moana.engine.loop import DivergedError
     from moana.train.training import fit
-    from moana.train.trainer import DivergedError
 
     def objective(trial: optuna.Trial) -> float:
         if not _in_budget(study, trial, settings.trials):

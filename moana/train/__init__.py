@@ -4,11 +4,11 @@ wsolevaluation, Choe et al., CVPR 2020): configs, resumable runs, torchrun data 
     from moana.train import fit, load_config
     metrics = fit(load_config("smoke_moana", ["optim.epochs=3"]), run_dir="runs/smoke_moana")
 
-Modules: ``config`` (TrainConfig), ``runtime`` (device, seeds, autocast, torch flags: used by
-every training loop, WSSS too), ``prepare`` (a WSOL run's data, model and evaluation settings),
-``trainer`` (the epoch loop), ``training`` (``fit``: WSOL training), ``evaluate``
-(localization metrics of a model or a run), ``run`` (the run directory: ``Run``),
-``checkpoint``, ``records``, ``distributed``.
+Modules: ``config`` (TrainConfig), ``prepare`` (a WSOL run's data, model and evaluation
+settings), ``step`` (``WSOLStep``: the WSOL per-batch step), ``training`` (``fit``: WSOL
+training), ``evaluate`` (localization metrics of a model or a run), ``run`` (the run directory:
+``Run``), ``records``, ``recipe``. The generic epoch loop, checkpoints, distributed helpers and
+the run-time context are in :mod:`moana.engine`.
 """
 
 from moana._lazy import lazy_exports

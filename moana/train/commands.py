@@ -50,10 +50,10 @@ def work_dir_overrides(config: Any, work_dir: str | Path) -> list[str]:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from moana.engine.distributed import env_world_size
     from moana.train.config import load_config
-    from moana.train.distributed import env_world_size
-    from moana.train.training import default_run_dir, fit
     from moana.train.run import Run
+    from moana.train.training import default_run_dir, fit
 
     if args.resume:
         run_dir = Path(args.resume)
@@ -81,9 +81,9 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from moana.io import write_json
     from moana.train.config import load_config
     from moana.train.evaluate import evaluate_checkpoint, evaluate_run
-    from moana.io import write_json
 
     if args.run:
         if args.overrides or args.config:

@@ -24,6 +24,7 @@ import yaml
 from moana.config import apply_overrides as _apply_overrides
 from moana.config import (build_dataclass, list_configs, load_layers, locator, override_keys,
                           resolve_config_path, to_plain_dict)
+from moana.engine.config import RuntimeConfig
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 #: Pieces the shipped configs compose with a list-valued ``base:`` (datasets, models, methods,
@@ -132,18 +133,6 @@ EVAL_PRESETS: dict[str, dict[str, Any]] = {
     "official_moana": {"cam_normalization": "moana_official", "cam_step": 0.01,
                        "multi_contour": False},
 }
-
-
-@dataclass
-class RuntimeConfig:
-    """Seed, device and speed options, the ``runtime`` section of WSOL training and of the WSSS
-    pipeline (:class:`moana.wsss.config.WSSSConfig`). ``amp``: ``none`` or ``bf16`` (autocast,
-    GPUs); ``amp`` and ``channels_last`` apply to the training steps."""
-
-    seed: int = 0
-    device: str = "auto"  # auto | cpu | cuda
-    amp: str = "none"
-    channels_last: bool = False
 
 
 @dataclass

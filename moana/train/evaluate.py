@@ -23,11 +23,11 @@ from torch.utils.data import DataLoader, Dataset
 from torch.utils.data.distributed import DistributedSampler
 from tqdm.auto import tqdm
 
-from moana.train.checkpoint import load_checkpoint, load_model_weights
+from moana.engine.checkpoint import load_checkpoint, load_model_weights
+from moana.engine.distributed import all_gather_objects, broadcast_object
+from moana.engine.runtime import autocast_context, is_quiet, place_model, resolve_device
 from moana.train.config import TrainConfig
-from moana.train.distributed import all_gather_objects, broadcast_object
 from moana.train.prepare import EvalSettings, build_from_config, prepare_data
-from moana.train.runtime import autocast_context, is_quiet, place_model, resolve_device
 
 #: Keys of the val metrics that carry the thresholds used on test.
 THRESHOLD_KEYS = ("box_threshold",)
@@ -38,7 +38,7 @@ def scoremaps_from_cams(cams: np.ndarray, image_size: int, normalization: str) -
 
     NaN CAMs are scored as all-zero maps with a warning (wsolevaluation's convention).
     """
-    from moana.cam import scoremap_from_cam
+    from moana.cam.extract import scoremap_from_cam
 
     return [scoremap_from_cam(cam, normalization, (image_size, image_size), nan_policy="warn")
             for cam in cams]
@@ -87,7 +87,7 @@ class _Scorer:
                 new_ids.append(image_id)
                 new_maps.append(scoremap)
         if self.save_cams is not None and new_ids:
-            from moana.cam import save_scoremaps
+            from moana.scoremaps import save_scoremaps
 
             save_scoremaps(self.save_cams, new_ids, new_maps)
 
@@ -119,7 +119,7 @@ def evaluate_localization(model: nn.Module, dataset: Dataset, settings: EvalSett
     percent. CAMs come from :func:`moana.cam.iter_cam_batches` (GT-known protocol; NaN CAMs
     are scored as zero maps with a warning).
     """
-    from moana.cam import iter_cam_batches
+    from moana.cam.extract import iter_cam_batches
     from moana.metrics.boxes import topk_localization
 
     main = settings.dist_info.is_main
@@ -217,7 +217,7 @@ def checkpoint_format(path: Path | str) -> str:
     Raises FileNotFoundError / ValueError naming ``path`` (read with ``weights_only=True``)."""
     import torch
 
-    from moana.train.checkpoint import FORMAT
+    from moana.engine.checkpoint import FORMAT
 
     path = Path(path)
     if not path.is_file():

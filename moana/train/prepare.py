@@ -14,9 +14,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from moana.engine.distributed import DistInfo, barrier
 from moana.io import read_json
 from moana.train.config import EvalConfig, TrainConfig
-from moana.train.distributed import DistInfo, barrier
 
 # --------------------------------------------------------------------------- data
 

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from moana.engine.files import checkpoint_file
 from moana.io import read_json, write_json
 
 CONFIG_FILE = "config.yaml"
@@ -25,15 +26,6 @@ METRICS_CSV = "metrics.csv"
 FINAL_JSON = "final_metrics.json"
 MANIFEST_JSON = "manifest.json"
 CHECKPOINT_DIR = "checkpoints"
-CHECKPOINTS = ("best", "last")
-
-
-def checkpoint_file(directory: str | Path, which: str) -> Path:
-    """``<directory>/<which>.pt`` for ``which`` in ``best``/``last`` (any training loop's
-    checkpoint folder, :class:`moana.train.trainer.EpochLoop` included)."""
-    if which not in CHECKPOINTS:
-        raise ValueError(f"checkpoint must be one of {CHECKPOINTS}, got {which!r}")
-    return Path(directory) / f"{which}.pt"
 
 
 class Run:
@@ -168,13 +160,13 @@ class Run:
         """The training checkpoint ``which`` (``best`` or ``last``), loaded with
         ``weights_only=True``.  Raises FileNotFoundError / ValueError (naming the file) when it is
         missing, unreadable or not a moana training checkpoint."""
-        from moana.train.checkpoint import load_checkpoint
+        from moana.engine.checkpoint import load_checkpoint
 
         return load_checkpoint(self.checkpoint_path(which), map_location=map_location)
 
     def load_model(self, which: str = "best", device: Any = "cpu"):
         """The model of checkpoint ``which`` in eval mode on ``device`` (weights checked)."""
-        from moana.train.checkpoint import load_model_weights
+        from moana.engine.checkpoint import load_model_weights
         from moana.train.prepare import build_from_config
 
         state = self.load_checkpoint(which, map_location=device)

@@ -28,21 +28,21 @@ from torch.utils.data import DataLoader, RandomSampler
 from torch.utils.data.distributed import DistributedSampler
 from tqdm.auto import tqdm
 
+from moana.engine.checkpoint import load_checkpoint, load_model_weights, unwrap
+from moana.engine.distributed import DistInfo, barrier, broadcast_object, cleanup, init_distributed
+from moana.engine.loop import DivergedError, EpochLoop, LoopSettings, Validation, wrap_ddp
+from moana.engine.runtime import (derived_seed, is_quiet, place_model, resolve_device,
+                                  seed_everything, torch_flags, worker_init)
 from moana.progress import report
-from moana.train.checkpoint import load_checkpoint, load_model_weights, unwrap
 from moana.train.config import TrainConfig, load_config
-from moana.train.distributed import DistInfo, barrier, broadcast_object, cleanup, init_distributed
 from moana.train.evaluate import evaluate_localization, selection_score, val_thresholds
+from moana.train.prepare import EvalSettings, PreparedData, build_from_config, prepare_data
 from moana.train.recipe import build_optimizer
 from moana.train.records import make_manifest
 from moana.train.run import Run
-from moana.train.prepare import EvalSettings, PreparedData, build_from_config, prepare_data
-from moana.train.runtime import (derived_seed, is_quiet, place_model, resolve_device,
-                                 seed_everything, torch_flags, worker_init)
-from moana.train.trainer import (DivergedError, EpochLoop, LoopSettings, Validation, WSOLStep,
-                                 wrap_ddp)
+from moana.train.step import WSOLStep
 
-__all__ = ["DivergedError", "RESUMABLE_CHANGES", "fit", "prepare_data"]
+__all__ = ["RESUMABLE_CHANGES", "fit"]
 
 #: Config keys that may differ between a run and its resumption.
 RESUMABLE_CHANGES = ("runtime.quiet", "runtime.device", "runtime.output_dir",

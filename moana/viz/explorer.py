@@ -79,7 +79,7 @@ class ExplorerData:
 def scoremap(cam: np.ndarray, size: tuple[int, int], normalization: str = "minmax") -> np.ndarray:
     """Unnormalized CAM (h, w) -> score map in [0, 1] at ``size`` = (height, width), resized and
     normalized as the evaluator does (:func:`moana.cam.scoremap_from_cam`)."""
-    from moana.cam import scoremap_from_cam
+    from moana.cam.extract import scoremap_from_cam
 
     return scoremap_from_cam(np.asarray(cam, dtype=np.float64), normalization, size=(size[1], size[0]))
 

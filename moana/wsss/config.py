@@ -14,7 +14,7 @@ from typing import Any
 
 from moana.config import (Locator, apply_overrides, build_dataclass, load_layers, locator,
                           override_keys, resolve_config_path, to_plain_dict)
-from moana.train.config import RuntimeConfig  # one runtime section for WSOL training and WSSS
+from moana.engine.config import RuntimeConfig  # one runtime section for WSOL training and WSSS
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 

@@ -29,9 +29,9 @@ import torchvision
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
+from moana.engine.loop import LoopSettings, StepOutput
+from moana.engine.runtime import place_model, seed_everything, worker_init
 from moana.models.weights import read_state_dict, torchvision_weights_file
-from moana.train.runtime import place_model, seed_everything, worker_init
-from moana.train.trainer import LoopSettings, StepOutput
 from moana.wsss._io import (load_image_rgb, load_png, pil_rescale, random_crop_box,
                             voc_image_path)
 from moana.wsss.config import IRNConfig

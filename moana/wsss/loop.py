@@ -1,4 +1,4 @@
-"""The WSSS training steps on the shared epoch loop (:class:`moana.train.trainer.EpochLoop`).
+"""The WSSS training steps on the shared epoch loop (:class:`moana.engine.loop.EpochLoop`).
 
 ``train_cam``, ``train_irn`` and ``train_seg`` each provide a per-batch loss and an SGD
 optimizer; :func:`train_with_loop` adds IRN's poly schedule stepped once per iteration
@@ -23,8 +23,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from moana.train.checkpoint import load_checkpoint
-from moana.train.trainer import BatchLoss, EpochLoop, LoopSettings
+from moana.engine.checkpoint import load_checkpoint
+from moana.engine.loop import BatchLoss, EpochLoop, LoopSettings
 from moana.wsss._io import torch_save
 
 log = logging.getLogger(__name__)

@@ -1,8 +1,11 @@
 """Driver of the WSSS pipeline (IRN, Ahn et al. CVPR 2019, with MoANA CAMs, Sohn et al. 2023).
 
 ``run_pipeline(cfg)`` runs, for every method in ``cfg.methods`` ("cam", "moana"), the steps
-:data:`STEPS` under ``<work_dir>/<method>/``; every step writes its outputs to disk and a marker
-``done/<step>.json`` (identity, result, run id) when it completes. A step's identity is its
+:data:`STEPS` under ``<work_dir>/<method>/``. Each step is declared once, in :data:`STEP_TABLE`
+(name, upstream steps, parameters, outputs, run); dependency order, change detection,
+completeness and the run directories (:func:`run_dirs`) are derived from it. Every step writes
+its outputs to disk and a marker ``done/<step>.json`` (identity, result, run id) when it
+completes. A step's identity is its
 parameters, the digests of the files that decide its output (:mod:`moana.wsss.identity`:
 image-level labels, ground truth, upstream checkpoints and per-image outputs, images) and its
 upstream steps' run ids. A rerun skips a step whose marker matches the current identity and
@@ -29,25 +32,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from moana.engine.runtime import resolve_device
 from moana.io import atomic_write_bytes, to_jsonable
 from moana.progress import report
-from moana.train.runtime import resolve_device
 from moana.wsss._io import save_json
 from moana.wsss.config import STEPS, WSSSConfig, config_from_dict, load_wsss_config
 from moana.wsss.identity import step_inputs
 
 __all__ = ["STEPS", "WSSSConfig", "load_wsss_config", "config_from_dict", "run_pipeline",
-           "prepare_data", "VOCData", "run_dirs", "load_summary"]
+           "prepare_data", "VOCData", "run_dirs", "load_summary", "STEP_TABLE", "Step", "Output"]
 
 log = logging.getLogger(__name__)
-
-DEPENDS: dict[str, tuple[str, ...]] = {
-    "train_cam": (), "make_cam": ("train_cam",), "eval_cam": ("make_cam",),
-    "ir_label": ("make_cam",), "train_irn": ("ir_label",),
-    "make_sem_seg": ("make_cam", "train_irn"), "eval_sem_seg": ("make_sem_seg",),
-    "train_seg": ("make_sem_seg",), "eval_seg": ("train_seg",),
-}
-
 
 @dataclass
 class VOCData:
@@ -140,13 +135,71 @@ def prepare_data(cfg: WSSSConfig) -> VOCData:
                    labels, seg_train, seg_val, cfg.seg.val_list)
 
 
+@dataclass(frozen=True)
+class Output:
+    """A file or folder a step writes, ``path`` under ``<work_dir>/<method>/``.
+
+    ``name``: its key in :func:`run_dirs` (None: not listed there). ``required``: the step is
+    complete only when it is there: a file, or with ``per_image`` = (suffix, the ids of
+    :class:`VOCData` it covers) a folder holding ``<id><suffix>`` for every id.
+    """
+
+    path: str
+    name: str | None = None
+    required: bool = True
+    per_image: tuple[str, Callable[[VOCData], list[str]]] | None = None
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of the pipeline, declared once (:data:`STEP_TABLE`).
+
+    ``depends``: the steps whose outputs it reads. ``params(cfg, method, data)``: the
+    parameters of its identity (:func:`_step_params` adds the input digests and, for a training
+    step, non-default speed settings). ``outputs``: what it writes. ``run(cfg, method, data,
+    dirs, overwrite, device)``: runs it, writes its outputs, returns its JSON-able result.
+    ``trains``: a training step (its first output is the model; beside it the resumable
+    checkpoint folder of :func:`moana.wsss.loop.partial_dir`, which is no output once done).
+    """
+
+    name: str
+    depends: tuple[str, ...]
+    params: Callable[[WSSSConfig, str, VOCData], dict[str, Any]]
+    outputs: tuple[Output, ...]
+    run: Callable[..., dict[str, Any]]
+    trains: bool = False
+
+    def paths(self, dirs: dict[str, Path]) -> list[Path]:
+        """Every file or folder the step writes (a training step's checkpoint folder included)."""
+        paths = [dirs["root"] / out.path for out in self.outputs]
+        if self.trains:
+            from moana.wsss.loop import partial_dir
+
+            paths.append(partial_dir(paths[0]))
+        return paths
+
+    def complete(self, dirs: dict[str, Path], data: VOCData) -> bool:
+        """Whether every required output is on disk (every image's file, for per-image ones)."""
+        for out in self.outputs:
+            path = dirs["root"] / out.path
+            if not out.required:
+                continue
+            if out.per_image is not None:
+                suffix, ids = out.per_image
+                if not all((path / f"{i}{suffix}").is_file() for i in ids(data)):
+                    return False
+            elif not path.is_file():
+                return False
+        return True
+
+
 def run_dirs(cfg: WSSSConfig, method: str) -> dict[str, Path]:
-    """Where each step of ``method`` writes."""
+    """Where each step of ``method`` writes: ``root``, the named outputs of :data:`STEP_TABLE`
+    and ``done`` (the markers)."""
     root = Path(cfg.work_dir) / method
-    return {"root": root, "cam_model": root / "cam_model.pt", "cams": root / "cams",
-            "ir_label": root / "ir_label", "irn_model": root / "irn_model.pt",
-            "sem_seg": root / "sem_seg", "seg_model": root / "seg_model.pt",
-            "seg_pred": root / "seg_pred", "done": root / "done"}
+    named = {out.name: root / out.path for step in STEP_TABLE.values() for out in step.outputs
+             if out.name is not None}
+    return {"root": root, **named, "done": root / "done"}
 
 
 def _digest(items: Sequence[str]) -> str:
@@ -161,10 +214,10 @@ def _speed(cfg: WSSSConfig) -> dict[str, Any]:
 def _step_params(cfg: WSSSConfig, method: str, step: str, data: VOCData) -> dict[str, Any]:
     """The step's identity: its parameters and ``inputs``, the digests of the files that
     decide its output (:func:`moana.wsss.identity.step_inputs`)."""
-    params = _step_params_core(cfg, method, step, data)
+    params = _step(step).params(cfg, method, data)
     params["inputs"] = step_inputs(step, root=data.root, labels=data.cls_labels,
                                    ids=_id_sets(data), dirs=run_dirs(cfg, method))
-    if step in ("train_cam", "train_irn", "train_seg"):
+    if _step(step).trains:
         # recorded only when not the defaults, so markers written before these options existed
         # stay valid
         params.update({k: v for k, v in _speed(cfg).items()
@@ -176,43 +229,6 @@ def _id_sets(data: VOCData) -> dict[str, list[str]]:
     return {"train": data.train_ids, "cam": data.cam_ids, "eval": data.eval_ids,
             "sem_seg": data.sem_seg_ids, "seg_train": data.seg_train_ids,
             "seg_val": data.seg_val_ids or []}
-
-
-def _step_params_core(cfg: WSSSConfig, method: str, step: str, data: VOCData
-                      ) -> dict[str, Any]:
-    cam = asdict(cfg.cam)
-    if step == "train_cam":
-        for key in ("scales", "cam_stride", "num_workers", "cam_bias"):
-            cam.pop(key)
-        return {"cam": cam, "attention_kw": cfg.attention_kw.get(method, {}), "seed": cfg.runtime.seed,
-                "train_ids": _digest(data.train_ids), "root": str(data.root)}
-    if step == "make_cam":
-        return {"scales": list(cfg.cam.scales), "cam_stride": cfg.cam.cam_stride,
-                "cam_bias": cfg.cam.cam_bias, "ids": _digest(data.cam_ids)}
-    if step == "eval_cam":
-        return {"eval": asdict(cfg.eval), "ids": _digest(data.eval_ids)}
-    if step == "ir_label":
-        params = asdict(cfg.ir_label)
-        params.pop("num_workers")
-        return {**params, "ids": _digest(data.train_ids)}
-    if step == "train_irn":
-        params = asdict(cfg.irn)
-        params.pop("num_workers")
-        return {"irn": params, "seed": cfg.runtime.seed, "ids": _digest(data.train_ids)}
-    if step == "make_sem_seg":
-        return {**asdict(cfg.sem_seg), "ids": _digest(data.sem_seg_ids)}
-    if step == "eval_sem_seg":
-        return {"ids": _digest(data.eval_ids)}
-    if step == "train_seg":
-        seg = asdict(cfg.seg)
-        # checkpoint_every sets the training loop's epochs (each reseeded), so it is a parameter
-        for key in ("eval_scales", "num_workers", "val_list"):
-            seg.pop(key)
-        return {"seg": seg, "seed": cfg.runtime.seed, "ids": _digest(data.seg_train_ids)}
-    if step == "eval_seg":
-        return {"scales": list(cfg.seg.eval_scales),
-                "ids": _digest(data.seg_val_ids or [])}
-    raise ValueError(f"unknown step {step!r}; steps are {list(STEPS)}")
 
 
 def _normalize(value: Any) -> Any:
@@ -228,132 +244,171 @@ def _read_marker(path: Path) -> dict[str, Any] | None:
         return None  # a corrupt marker means the step is not known to be complete
 
 
-def _outputs_complete(step: str, dirs: dict[str, Path], data: VOCData) -> bool:
-    per_image = {"make_cam": (dirs["cams"], ".npy", data.cam_ids),
-                 "ir_label": (dirs["ir_label"], ".png", data.train_ids),
-                 "make_sem_seg": (dirs["sem_seg"], ".png", data.sem_seg_ids)}
-    if step in per_image:
-        folder, suffix, ids = per_image[step]
-        return all((folder / f"{i}{suffix}").is_file() for i in ids)
-    # the checkpoint folder of a training step is not an output once the step is done
-    paths = _outputs(step, dirs)[:1] if step.startswith("train_") else _outputs(step, dirs)
-    return all(p.is_file() for p in paths if p != dirs["seg_pred"])
-
-
-def _outputs(step: str, dirs: dict[str, Path]) -> list[Path]:
-    """Every file or folder ``step`` writes (its resumable checkpoint folder included)."""
-    from moana.wsss.loop import partial_dir
-
-    models = {"train_cam": "cam_model", "train_irn": "irn_model", "train_seg": "seg_model"}
-    if step in models:
-        return [dirs[models[step]], partial_dir(dirs[models[step]])]
-    folders = {"make_cam": "cams", "ir_label": "ir_label", "make_sem_seg": "sem_seg"}
-    if step in folders:
-        return [dirs[folders[step]]]
-    files = {"eval_cam": ["eval_cam.json", "eval_cam_curve.csv"],
-             "eval_sem_seg": ["eval_sem_seg.json", "sem_seg_iou.csv", "sem_seg_confusion.csv"],
-             "eval_seg": ["eval_seg.json", "seg_iou.csv"]}
-    extra = [dirs["seg_pred"]] if step == "eval_seg" else []
-    return [dirs["root"] / f for f in files[step]] + extra
-
-
 def _clear_outputs(step: str, dirs: dict[str, Path]) -> None:
     """Remove what ``step`` wrote before (a step restarted under another identity)."""
-    for path in _outputs(step, dirs):
+    for path in _step(step).paths(dirs):
         if path.is_dir():
             shutil.rmtree(path)
         else:
             path.unlink(missing_ok=True)
 
 
-def _execute(step: str, cfg: WSSSConfig, method: str, data: VOCData, dirs: dict[str, Path],
-             overwrite: bool, device: Any) -> dict[str, Any]:
-    """Run one step; returns its (JSON-able) result."""
-    if step == "train_cam":
-        from moana.wsss.train_cam import train_cam
+# --- the steps, each declared once: parameters, run, outputs; then the table -------------------
 
-        return train_cam(cfg.cam, voc_root=data.root, train_ids=data.train_ids,
-                         cls_labels=data.cls_labels, method=method,
-                         attention_kw=cfg.attention_kw.get(method), out_path=dirs["cam_model"],
-                         seed=cfg.runtime.seed, device=device, overwrite=overwrite, **_speed(cfg))
-    if step == "make_cam":
-        from moana.wsss.make_cam import make_cams
-        from moana.wsss.train_cam import load_cam_model
-
-        model = load_cam_model(dirs["cam_model"], cfg.cam, device)
-        start = time.perf_counter()
-        count = make_cams(model, voc_root=data.root, image_ids=data.cam_ids,
-                          cls_labels=data.cls_labels, out_dir=dirs["cams"],
-                          scales=cfg.cam.scales, cam_stride=cfg.cam.cam_stride, device=device,
-                          overwrite=overwrite, bias=cfg.cam.cam_bias)
-        return {"computed": count, "seconds": time.perf_counter() - start}
-    if step == "eval_cam":
-        from moana.wsss.eval_cam import eval_cams, threshold_grid
-
-        result = eval_cams(dirs["cams"], voc_root=data.root, image_ids=data.eval_ids,
-                           thresholds=threshold_grid(*cfg.eval.thresholds),
-                           default_threshold=cfg.eval.default_threshold.get(method, 0.15))
-        curve = result.pop("curve")
-        curve = pd.DataFrame({"threshold": curve["threshold"], "miou_pct": 100 * curve["miou"]})
-        atomic_write_bytes(dirs["root"] / "eval_cam_curve.csv", curve.to_csv(index=False).encode())
-        result = _to_percent(result)
-        save_json(dirs["root"] / "eval_cam.json", result)
-        return result
-    if step == "ir_label":
-        from moana.wsss.ir_label import make_ir_labels, resolve_crf
-
-        use_crf = resolve_crf(cfg.ir_label.crf)
-        start = time.perf_counter()
-        count = make_ir_labels(dirs["cams"], voc_root=data.root, image_ids=data.train_ids,
-                               out_dir=dirs["ir_label"], fg_thres=cfg.ir_label.conf_fg_thres,
-                               bg_thres=cfg.ir_label.conf_bg_thres, use_crf=use_crf,
-                               crf_scale=cfg.ir_label.crf_scale, overwrite=overwrite)
-        return {"computed": count, "crf": use_crf, "seconds": time.perf_counter() - start}
-    if step == "train_irn":
-        from moana.wsss.irn import train_irn
-
-        return train_irn(cfg.irn, voc_root=data.root, train_ids=data.train_ids,
-                         ir_label_dir=dirs["ir_label"], out_path=dirs["irn_model"],
-                         seed=cfg.runtime.seed, device=device, overwrite=overwrite, **_speed(cfg))
-    if step == "make_sem_seg":
-        from moana.wsss.irn import load_irn
-        from moana.wsss.sem_seg import make_sem_seg_labels
-
-        start = time.perf_counter()
-        count = make_sem_seg_labels(load_irn(dirs["irn_model"], device), cam_dir=dirs["cams"],
-                                    voc_root=data.root, image_ids=data.sem_seg_ids,
-                                    out_dir=dirs["sem_seg"], radius=cfg.sem_seg.radius,
-                                    beta=cfg.sem_seg.beta, exp_times=cfg.sem_seg.exp_times,
-                                    bg_thres=cfg.sem_seg.bg_thres, device=device,
-                                    overwrite=overwrite, pad_size=cfg.sem_seg.pad_size)
-        return {"computed": count, "seconds": time.perf_counter() - start}
-    if step == "eval_sem_seg":
-        from moana.wsss.eval_sem_seg import eval_sem_seg
-
-        result = eval_sem_seg(dirs["sem_seg"], voc_root=data.root, image_ids=data.eval_ids)
-        iou = result["iou_per_class"]
-        iou = pd.DataFrame({"class": iou["class"], "iou_pct": 100 * iou["iou"]})
-        atomic_write_bytes(dirs["root"] / "sem_seg_iou.csv", iou.to_csv(index=False).encode())
-        atomic_write_bytes(dirs["root"] / "sem_seg_confusion.csv",
-                           result["confusion"].to_csv().encode())
-        summary = {"miou_pct": 100 * result["miou"],
-                   "iou_per_class_pct": dict(zip(iou["class"], iou["iou_pct"]))}
-        save_json(dirs["root"] / "eval_sem_seg.json", summary)
-        return summary
-    if step in ("train_seg", "eval_seg"):
-        return _execute_seg(step, cfg, data, dirs, overwrite, device)
-    raise ValueError(f"unknown step {step!r}; steps are {list(STEPS)}")
+def _train_cam_params(cfg: WSSSConfig, method: str, data: VOCData) -> dict[str, Any]:
+    cam = asdict(cfg.cam)
+    for key in ("scales", "cam_stride", "num_workers", "cam_bias"):
+        cam.pop(key)
+    return {"cam": cam, "attention_kw": cfg.attention_kw.get(method, {}), "seed": cfg.runtime.seed,
+            "train_ids": _digest(data.train_ids), "root": str(data.root)}
 
 
-def _execute_seg(step: str, cfg: WSSSConfig, data: VOCData, dirs: dict[str, Path],
-                 overwrite: bool, device: Any) -> dict[str, Any]:
-    """Step 7: DeepLabV3 on the pseudo-masks (train_seg), its val mIoU (eval_seg)."""
-    if step == "train_seg":
-        from moana.wsss.train_seg import train_seg
+def _train_cam(cfg: WSSSConfig, method: str, data: VOCData, dirs: dict[str, Path],
+               overwrite: bool, device: Any) -> dict[str, Any]:
+    from moana.wsss.train_cam import train_cam
 
-        return train_seg(cfg.seg, voc_root=data.root, train_ids=data.seg_train_ids,
-                         mask_dir=dirs["sem_seg"], out_path=dirs["seg_model"], seed=cfg.runtime.seed,
-                         device=device, overwrite=overwrite, **_speed(cfg))
+    return train_cam(cfg.cam, voc_root=data.root, train_ids=data.train_ids,
+                     cls_labels=data.cls_labels, method=method,
+                     attention_kw=cfg.attention_kw.get(method), out_path=dirs["cam_model"],
+                     seed=cfg.runtime.seed, device=device, overwrite=overwrite, **_speed(cfg))
+
+
+def _make_cam_params(cfg: WSSSConfig, method: str, data: VOCData) -> dict[str, Any]:
+    return {"scales": list(cfg.cam.scales), "cam_stride": cfg.cam.cam_stride,
+            "cam_bias": cfg.cam.cam_bias, "ids": _digest(data.cam_ids)}
+
+
+def _make_cam(cfg: WSSSConfig, method: str, data: VOCData, dirs: dict[str, Path],
+              overwrite: bool, device: Any) -> dict[str, Any]:
+    from moana.wsss.make_cam import make_cams
+    from moana.wsss.train_cam import load_cam_model
+
+    model = load_cam_model(dirs["cam_model"], cfg.cam, device)
+    start = time.perf_counter()
+    count = make_cams(model, voc_root=data.root, image_ids=data.cam_ids,
+                      cls_labels=data.cls_labels, out_dir=dirs["cams"],
+                      scales=cfg.cam.scales, cam_stride=cfg.cam.cam_stride, device=device,
+                      overwrite=overwrite, bias=cfg.cam.cam_bias)
+    return {"computed": count, "seconds": time.perf_counter() - start}
+
+
+def _eval_cam_params(cfg: WSSSConfig, method: str, data: VOCData) -> dict[str, Any]:
+    return {"eval": asdict(cfg.eval), "ids": _digest(data.eval_ids)}
+
+
+def _eval_cam(cfg: WSSSConfig, method: str, data: VOCData, dirs: dict[str, Path],
+              overwrite: bool, device: Any) -> dict[str, Any]:
+    from moana.wsss.eval_cam import eval_cams, threshold_grid
+
+    result = eval_cams(dirs["cams"], voc_root=data.root, image_ids=data.eval_ids,
+                       thresholds=threshold_grid(*cfg.eval.thresholds),
+                       default_threshold=cfg.eval.default_threshold.get(method, 0.15))
+    curve = result.pop("curve")
+    curve = pd.DataFrame({"threshold": curve["threshold"], "miou_pct": 100 * curve["miou"]})
+    atomic_write_bytes(dirs["root"] / "eval_cam_curve.csv", curve.to_csv(index=False).encode())
+    result = _to_percent(result)
+    save_json(dirs["root"] / "eval_cam.json", result)
+    return result
+
+
+def _ir_label_params(cfg: WSSSConfig, method: str, data: VOCData) -> dict[str, Any]:
+    params = asdict(cfg.ir_label)
+    params.pop("num_workers")
+    return {**params, "ids": _digest(data.train_ids)}
+
+
+def _ir_label(cfg: WSSSConfig, method: str, data: VOCData, dirs: dict[str, Path],
+              overwrite: bool, device: Any) -> dict[str, Any]:
+    from moana.wsss.ir_label import make_ir_labels, resolve_crf
+
+    use_crf = resolve_crf(cfg.ir_label.crf)
+    start = time.perf_counter()
+    count = make_ir_labels(dirs["cams"], voc_root=data.root, image_ids=data.train_ids,
+                           out_dir=dirs["ir_label"], fg_thres=cfg.ir_label.conf_fg_thres,
+                           bg_thres=cfg.ir_label.conf_bg_thres, use_crf=use_crf,
+                           crf_scale=cfg.ir_label.crf_scale, overwrite=overwrite)
+    return {"computed": count, "crf": use_crf, "seconds": time.perf_counter() - start}
+
+
+def _train_irn_params(cfg: WSSSConfig, method: str, data: VOCData) -> dict[str, Any]:
+    params = asdict(cfg.irn)
+    params.pop("num_workers")
+    return {"irn": params, "seed": cfg.runtime.seed, "ids": _digest(data.train_ids)}
+
+
+def _train_irn(cfg: WSSSConfig, method: str, data: VOCData, dirs: dict[str, Path],
+               overwrite: bool, device: Any) -> dict[str, Any]:
+    from moana.wsss.irn import train_irn
+
+    return train_irn(cfg.irn, voc_root=data.root, train_ids=data.train_ids,
+                     ir_label_dir=dirs["ir_label"], out_path=dirs["irn_model"],
+                     seed=cfg.runtime.seed, device=device, overwrite=overwrite, **_speed(cfg))
+
+
+def _make_sem_seg_params(cfg: WSSSConfig, method: str, data: VOCData) -> dict[str, Any]:
+    return {**asdict(cfg.sem_seg), "ids": _digest(data.sem_seg_ids)}
+
+
+def _make_sem_seg(cfg: WSSSConfig, method: str, data: VOCData, dirs: dict[str, Path],
+                  overwrite: bool, device: Any) -> dict[str, Any]:
+    from moana.wsss.irn import load_irn
+    from moana.wsss.sem_seg import make_sem_seg_labels
+
+    start = time.perf_counter()
+    count = make_sem_seg_labels(load_irn(dirs["irn_model"], device), cam_dir=dirs["cams"],
+                                voc_root=data.root, image_ids=data.sem_seg_ids,
+                                out_dir=dirs["sem_seg"], radius=cfg.sem_seg.radius,
+                                beta=cfg.sem_seg.beta, exp_times=cfg.sem_seg.exp_times,
+                                bg_thres=cfg.sem_seg.bg_thres, device=device,
+                                overwrite=overwrite, pad_size=cfg.sem_seg.pad_size)
+    return {"computed": count, "seconds": time.perf_counter() - start}
+
+
+def _eval_sem_seg_params(cfg: WSSSConfig, method: str, data: VOCData) -> dict[str, Any]:
+    return {"ids": _digest(data.eval_ids)}
+
+
+def _eval_sem_seg(cfg: WSSSConfig, method: str, data: VOCData, dirs: dict[str, Path],
+                  overwrite: bool, device: Any) -> dict[str, Any]:
+    from moana.wsss.eval_sem_seg import eval_sem_seg
+
+    result = eval_sem_seg(dirs["sem_seg"], voc_root=data.root, image_ids=data.eval_ids)
+    iou = result["iou_per_class"]
+    iou = pd.DataFrame({"class": iou["class"], "iou_pct": 100 * iou["iou"]})
+    atomic_write_bytes(dirs["root"] / "sem_seg_iou.csv", iou.to_csv(index=False).encode())
+    atomic_write_bytes(dirs["root"] / "sem_seg_confusion.csv",
+                       result["confusion"].to_csv().encode())
+    summary = {"miou_pct": 100 * result["miou"],
+               "iou_per_class_pct": dict(zip(iou["class"], iou["iou_pct"]))}
+    save_json(dirs["root"] / "eval_sem_seg.json", summary)
+    return summary
+
+
+def _train_seg_params(cfg: WSSSConfig, method: str, data: VOCData) -> dict[str, Any]:
+    seg = asdict(cfg.seg)
+    # checkpoint_every sets the training loop's epochs (each reseeded), so it is a parameter
+    for key in ("eval_scales", "num_workers", "val_list"):
+        seg.pop(key)
+    return {"seg": seg, "seed": cfg.runtime.seed, "ids": _digest(data.seg_train_ids)}
+
+
+def _train_seg(cfg: WSSSConfig, method: str, data: VOCData, dirs: dict[str, Path],
+               overwrite: bool, device: Any) -> dict[str, Any]:
+    """Step 7: DeepLabV3 on the pseudo-masks."""
+    from moana.wsss.train_seg import train_seg
+
+    return train_seg(cfg.seg, voc_root=data.root, train_ids=data.seg_train_ids,
+                     mask_dir=dirs["sem_seg"], out_path=dirs["seg_model"], seed=cfg.runtime.seed,
+                     device=device, overwrite=overwrite, **_speed(cfg))
+
+
+def _eval_seg_params(cfg: WSSSConfig, method: str, data: VOCData) -> dict[str, Any]:
+    return {"scales": list(cfg.seg.eval_scales), "ids": _digest(data.seg_val_ids or [])}
+
+
+def _eval_seg(cfg: WSSSConfig, method: str, data: VOCData, dirs: dict[str, Path],
+              overwrite: bool, device: Any) -> dict[str, Any]:
+    """The segmentation network's val mIoU (single-scale and multi-scale + flip)."""
     from moana.wsss.eval_seg import eval_seg
     from moana.wsss.train_seg import load_seg_model
 
@@ -366,6 +421,41 @@ def _execute_seg(step: str, cfg: WSSSConfig, data: VOCData, dirs: dict[str, Path
     result["iou_per_class_msf_pct"] = dict(zip(iou["class"], iou["iou_msf_pct"]))
     save_json(dirs["root"] / "eval_seg.json", result)
     return result
+
+
+def _files(*names: str) -> tuple[Output, ...]:
+    return tuple(Output(name) for name in names)
+
+
+#: The pipeline, one entry per step in pipeline order (a step depends on earlier ones only).
+STEP_TABLE: dict[str, Step] = {step.name: step for step in (
+    Step("train_cam", (), _train_cam_params, (Output("cam_model.pt", "cam_model"),), _train_cam,
+         trains=True),
+    Step("make_cam", ("train_cam",), _make_cam_params,
+         (Output("cams", "cams", per_image=(".npy", lambda d: d.cam_ids)),), _make_cam),
+    Step("eval_cam", ("make_cam",), _eval_cam_params,
+         _files("eval_cam.json", "eval_cam_curve.csv"), _eval_cam),
+    Step("ir_label", ("make_cam",), _ir_label_params,
+         (Output("ir_label", "ir_label", per_image=(".png", lambda d: d.train_ids)),), _ir_label),
+    Step("train_irn", ("ir_label",), _train_irn_params, (Output("irn_model.pt", "irn_model"),),
+         _train_irn, trains=True),
+    Step("make_sem_seg", ("make_cam", "train_irn"), _make_sem_seg_params,
+         (Output("sem_seg", "sem_seg", per_image=(".png", lambda d: d.sem_seg_ids)),),
+         _make_sem_seg),
+    Step("eval_sem_seg", ("make_sem_seg",), _eval_sem_seg_params,
+         _files("eval_sem_seg.json", "sem_seg_iou.csv", "sem_seg_confusion.csv"), _eval_sem_seg),
+    Step("train_seg", ("make_sem_seg",), _train_seg_params, (Output("seg_model.pt", "seg_model"),),
+         _train_seg, trains=True),
+    Step("eval_seg", ("train_seg",), _eval_seg_params,
+         (*_files("eval_seg.json", "seg_iou.csv"), Output("seg_pred", "seg_pred", required=False)),
+         _eval_seg),
+)}
+
+
+def _step(step: str) -> Step:
+    if step not in STEP_TABLE:
+        raise ValueError(f"unknown step {step!r}; steps are {list(STEPS)}")
+    return STEP_TABLE[step]
 
 
 def _to_percent(result: dict[str, Any]) -> dict[str, Any]:
@@ -392,7 +482,7 @@ def _changed_keys(old: Any, new: Any, prefix: str = "") -> list[str]:
 
 def _ancestors(step: str) -> list[str]:
     seen: list[str] = []
-    for dep in DEPENDS[step]:
+    for dep in _step(step).depends:
         for s in [*_ancestors(dep), dep]:
             if s not in seen:
                 seen.append(s)
@@ -420,7 +510,7 @@ def check_upstream(cfg: WSSSConfig, method: str, step: str, data: VOCData,
             raise ValueError(
                 f"step {step!r} of {method!r}: upstream step {dep!r} ran with other parameters "
                 f"(changed: {', '.join(changed)}); rerun it (--steps {dep} ...) or restore them")
-        if dep in DEPENDS[step]:
+        if dep in _step(step).depends:
             upstream[dep] = marker["run_id"]
     return upstream
 
@@ -440,7 +530,7 @@ def run_step(cfg: WSSSConfig, method: str, step: str, *, data: VOCData | None = 
     started_path = dirs["done"] / f"{step}.started.json"
     done = _read_marker(done_path)
     if (not force and done is not None and done.get("key") == params
-            and _outputs_complete(step, dirs, data)):
+            and _step(step).complete(dirs, data)):
         echo(f"[{method}] {step}: complete, skipped")
         _record(dirs, step, "skipped (complete)", done)
         return done["result"]
@@ -455,7 +545,7 @@ def run_step(cfg: WSSSConfig, method: str, step: str, *, data: VOCData | None = 
     echo(f"[{method}] {step}: running{' (from scratch)' if scratch else ''}")
     device = resolve_device(cfg.runtime.device)
     start = time.perf_counter()
-    result = _normalize(_execute(step, cfg, method, data, dirs, overwrite, device))
+    result = _normalize(_step(step).run(cfg, method, data, dirs, overwrite, device))
     marker = {"key": params, "result": result, "run_id": uuid.uuid4().hex,
               "seconds": time.perf_counter() - start}
     save_json(done_path, marker)
@@ -488,7 +578,7 @@ def run_pipeline(cfg: WSSSConfig, *, steps: Sequence[str] | None = None, force: 
     unknown = [s for s in steps if s not in STEPS]
     if unknown:
         raise ValueError(f"unknown step(s) {unknown}; steps are {list(STEPS)}")
-    steps = [s for s in STEPS if s in steps]  # always in pipeline order
+    steps = [s for s in STEP_TABLE if s in steps]  # always in pipeline order
     methods = list(methods or cfg.methods)
     work_dir = Path(cfg.work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)

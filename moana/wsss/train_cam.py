@@ -22,9 +22,9 @@ from torchvision import transforms as T
 
 from moana.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from moana.data.voc import VOCClassification
+from moana.engine.loop import LoopSettings, StepOutput
+from moana.engine.runtime import place_model, seed_everything, worker_init
 from moana.models import build_model
-from moana.train.runtime import place_model, seed_everything, worker_init
-from moana.train.trainer import LoopSettings, StepOutput
 from moana.wsss.config import CamConfig
 from moana.wsss.loop import save_result, train_with_loop
 
@@ -130,7 +130,7 @@ def train_cam(cfg: CamConfig, *, voc_root: Path, train_ids: Sequence[str],
     AMP ``"none"``/``"bf16"``, channels-last, NaN/inf checks); an interrupted run resumes from
     ``<out_path>.partial/last.pt`` unless ``overwrite``. Returns the loss history (mean per
     epoch), wall time, image count and the epochs restored (``resumed_from``). Raises ValueError
-    when the list is empty, :class:`moana.train.trainer.DivergedError` on a NaN/inf loss.
+    when the list is empty, :class:`moana.engine.loop.DivergedError` on a NaN/inf loss.
     """
     if not train_ids:
         raise ValueError("train_cam: the training list is empty")

@@ -13,7 +13,7 @@ works unchanged (a torchvision ResNet with MoANA appended to ``layer4``, a timm 
     cams = extractor.cams(images, labels)                  # (B, h, w)
 
 ``CAMExtractor`` is an ``nn.Module`` with ``forward`` / ``forward_with_maps`` / ``cams`` like
-:class:`moana.models.CAMNet`, so :mod:`moana.cam` turns its maps into score maps for
+:class:`moana.models.CAMNet`, so :mod:`moana.cam.extract` turns its maps into score maps for
 :class:`moana.metrics.BoxEvaluator` as for the kit's own networks.
 """
 

@@ -15,7 +15,7 @@ scores the image as a miss). Here ``nan_policy="warn"`` (the default of
 coming out of a model almost always means a broken model (diverged training, bad checkpoint).
 
 Score maps are saved in wsolevaluation's heatmap contract: one float ``.npy`` per image,
-``<dir>/<image id with its extension replaced by .npy>``.
+``<dir>/<image id with its extension replaced by .npy>`` (:mod:`moana.scoremaps`).
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from typing import Literal
 import cv2
 import numpy as np
 import torch
-from moana.scoremaps import load_scoremap, save_scoremap, save_scoremaps, scoremap_path  # noqa: F401
 
 Normalization = Literal["minmax", "moana_official"]
 NanPolicy = Literal["warn", "zeros", "raise"]

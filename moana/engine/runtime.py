@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from moana.train.distributed import DistInfo
+from moana.engine.distributed import DistInfo
 
 # --------------------------------------------------------------------------- device, seeds
 

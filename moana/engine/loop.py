@@ -1,6 +1,6 @@
 """The epoch loop shared by every training step: AMP, channels-last, NaN/inf checks, resume, DDP.
 
-Public API (WSOL training in :mod:`moana.train.training`; the WSSS steps adopt it the same way)::
+Public API (WSOL training in :mod:`moana.train.training` and the WSSS steps use it)::
 
     settings = LoopSettings(device, amp="none" | "bf16", channels_last=False,
                             dist_info=DistInfo(), quiet=True, log_every=10)
@@ -17,7 +17,7 @@ Public API (WSOL training in :mod:`moana.train.training`; the WSSS steps adopt i
   forward and loss, called inside the autocast context (``settings.amp``). Move tensors with
   ``settings.to_device(x)`` / ``settings.images(x)`` (the latter applies channels-last). If
   ``batch_loss`` has a ``set_epoch(epoch)`` method the loop calls it before each epoch (e.g. to
-  reseed an augmentation generator). :class:`WSOLStep` is the WSOL one (method hooks).
+  reseed an augmentation generator). :class:`moana.train.step.WSOLStep` is the WSOL one.
 * ``scheduler``: any ``torch.optim.lr_scheduler`` stepped once per epoch, or None; IRN's poly
   schedule is ``torch.optim.lr_scheduler.PolynomialLR(optimizer, total_iters=E, power=0.9)``.
   ``scheduler_interval="step"`` steps it after every optimizer step instead (IRN's per-iteration
@@ -37,7 +37,6 @@ Public API (WSOL training in :mod:`moana.train.training`; the WSSS steps adopt i
 
 from __future__ import annotations
 
-import inspect
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,17 +45,16 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data.distributed import DistributedSampler
 from tqdm.auto import tqdm
 
-from moana.train.checkpoint import (load_checkpoint, load_model_weights, restore_rng_state,
-                                    save_checkpoint, unwrap)
-from moana.train.distributed import DistInfo, all_reduce_sum, barrier
-from moana.train.run import checkpoint_file
-from moana.train.runtime import autocast_context, derived_seed, seed_everything
+from moana.engine.checkpoint import (load_checkpoint, load_model_weights, restore_rng_state,
+                                     save_checkpoint)
+from moana.engine.distributed import DistInfo, all_reduce_sum, barrier
+from moana.engine.files import checkpoint_file
+from moana.engine.runtime import autocast_context, derived_seed, seed_everything
 
 
 class DivergedError(ValueError):
@@ -108,62 +106,6 @@ class Validation:
 
 
 BatchLoss = Callable[[nn.Module, Any, LoopSettings], StepOutput]
-
-
-def _accepts_labels(model: nn.Module) -> bool:
-    params = inspect.signature(unwrap(model).forward).parameters.values()
-    return any(p.name == "labels" or p.kind is p.VAR_KEYWORD for p in params)
-
-
-class WSOLStep:
-    """The WSOL per-batch step (the method-hook contract of the WSOL methods).
-
-    ``outputs = model(images, labels=labels)`` (``labels``: (B,) long; models whose forward
-    takes no ``labels`` are called with the images only), ``loss = unwrap(model).loss(outputs,
-    targets)`` (cross entropy when the model has no ``loss``), with ``targets`` the labels or,
-    for input-level methods, what ``moana.methods.batch_augmentation(method, **method_kw)``
-    returns (HaS, CutMix); without that module no augmentation is applied. ``outputs`` may be
-    logits (B, K) or a dict with ``"logits"``. Top-1 accuracy is counted against the labels.
-    """
-
-    def __init__(self, method: str, method_kw: dict[str, Any] | None = None, seed: int = 0):
-        self.augment = _batch_augmentation(method, dict(method_kw or {}))
-        self.seed = seed
-        self.generator = torch.Generator()
-        self._takes_labels: bool | None = None
-
-    def set_epoch(self, epoch: int) -> None:
-        """Reseed the batch augmentation's generator for ``epoch`` (resume-exact HaS/CutMix)."""
-        self.generator.manual_seed(derived_seed(self.seed, epoch, 2 * 10**6))
-
-    def __call__(self, model: nn.Module, batch: Any, settings: LoopSettings) -> StepOutput:
-        images, labels = batch[0], batch[1]
-        images = settings.images(images)
-        labels = settings.to_device(labels)
-        targets = labels
-        if self.augment is not None:
-            images, targets = self.augment(images, labels, self.generator)
-            images = images.to(settings.device)
-            targets = targets.to(settings.device)
-        if self._takes_labels is None:
-            self._takes_labels = _accepts_labels(model)
-        outputs = model(images, labels=labels) if self._takes_labels else model(images)
-        logits = outputs["logits"] if isinstance(outputs, dict) else outputs
-        net = unwrap(model)
-        if hasattr(net, "loss"):
-            loss = net.loss(outputs, targets)
-        else:
-            loss = F.cross_entropy(logits.float(), targets)
-        correct = (logits.detach().argmax(1) == labels).sum()
-        return StepOutput(loss, int(labels.shape[0]), correct)
-
-
-def _batch_augmentation(method: str, method_kw: dict[str, Any]):
-    try:
-        from moana.methods import batch_augmentation
-    except ImportError:  # the methods package is optional here
-        return None
-    return batch_augmentation(method, **method_kw)
 
 
 def train_one_epoch(model: nn.Module, loader: Any, optimizer: torch.optim.Optimizer,

@@ -1,4 +1,4 @@
-"""The generic epoch loop (moana.train.trainer) on a toy problem: resume equals an uninterrupted
+"""The generic epoch loop (moana.engine.loop) on a toy problem: resume equals an uninterrupted
 run, PolynomialLR (IRN's poly schedule) steps per epoch, NaN losses stop the run, validation
 keeps the best; fit restores the process-wide torch flags it sets."""
 
@@ -10,9 +10,10 @@ import pytest
 import torch
 from torch import nn
 
-from moana.train import trainer
-from moana.train.runtime import torch_flags
-from moana.train.trainer import EpochLoop, LoopSettings, StepOutput, Validation
+from moana.engine import loop as trainer
+from moana.engine.loop import EpochLoop, LoopSettings, StepOutput, Validation
+from moana.engine.runtime import torch_flags
+from moana.train.step import WSOLStep
 
 
 class Toy(nn.Module):
@@ -180,7 +181,7 @@ def test_wsol_step_follows_the_method_hooks(monkeypatch):
     images, labels = torch.randn(2, 1, 2, 2), torch.tensor([0, 2])
     net = HookedNet()
 
-    step = trainer.WSOLStep("cutmix", {"alpha": 1.0}, seed=0)
+    step = WSOLStep("cutmix", {"alpha": 1.0}, seed=0)
     step.set_epoch(0)
     out = step(net, (images, labels, ["a", "b"]), settings)
     assert calls["method"] == "cutmix" and calls["kw"] == {"alpha": 1.0}
@@ -192,7 +193,7 @@ def test_wsol_step_follows_the_method_hooks(monkeypatch):
     assert torch.allclose(out.loss, expected)
     assert int(out.correct) == int((logits.argmax(1) == labels).sum())
 
-    plain = trainer.WSOLStep("cam")
+    plain = WSOLStep("cam")
     out = plain(net, (images, labels, ["a", "b"]), settings)
     assert torch.allclose(out.loss, nn.functional.cross_entropy(net.linear(images.flatten(1)),
                                                                 labels))
@@ -202,7 +203,7 @@ def test_wsol_step_without_methods_package_or_labels_argument(monkeypatch):
     import sys
 
     monkeypatch.setitem(sys.modules, "moana.methods", None)  # import fails: no augmentation
-    step = trainer.WSOLStep("cutmix")
+    step = WSOLStep("cutmix")
     assert step.augment is None
     model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))  # forward(x) only, no .loss
     images, labels = torch.randn(2, 1, 2, 2), torch.tensor([1, 0])
