@@ -108,7 +108,13 @@ class WSSSParameters:
 
 @dataclass
 class TablesParameters:
-    """Stage 05 takes only the common parameters."""
+    """Stage 05: the CAM-methods table (stage-01 runs x CAM sources) and the real-photo table."""
+
+    cam_backbone: str = "small"
+    cam_runs: list[str] = field(default_factory=list)
+    cam_methods: list[str] = field(default_factory=list)
+    photo_model: str = "efficientnet_lite0"
+    photo_methods: list[str] = field(default_factory=list)
 
 
 #: the schema of each section of a profile file
