@@ -96,6 +96,7 @@ class AttentionMapParameters:
     backbone: str = "small"
     methods: list[str] = field(default_factory=list)
     num_images: int = 16
+    demo: bool = False
 
 
 @dataclass

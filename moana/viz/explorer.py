@@ -50,6 +50,8 @@ class ExplorerData:
     class_names: list[str] | None = None
     #: class indices left out of the explorer's class menu
     hidden_classes: tuple[int, ...] = ()
+    #: what ``labels`` are ("true class"; "top-1 class" where the images have no class)
+    label_kind: str = "true class"
 
     def __post_init__(self) -> None:
         n = len(self.images)
@@ -243,8 +245,8 @@ def render_view(
                      levels=[0.5], colors="white", linewidths=0.6)
     truth = data.class_name(data.labels[image])
     left.set_title(f"{data.image_ids[image]}\n{method}: {data.class_name(k)} map"
-                   + (" (the true class)" if k == data.labels[image] else f" (true: {truth})"),
-                   fontsize=8)
+                   + (f" (the {data.label_kind})" if k == data.labels[image]
+                      else f" ({data.label_kind.split()[0]}: {truth})"), fontsize=8)
     left.plot([], [], color="0.6", linewidth=0.8, label="white outline: score >= threshold")
     left.legend(loc="upper left", bbox_to_anchor=(0.0, -0.01), ncol=3, fontsize=7,
                 frameon=False, handlelength=1.2, columnspacing=0.8)
@@ -285,7 +287,7 @@ class Explorer:
         self.thresholds = {m: float((thresholds or {}).get(m, threshold)) for m in data.class_maps}
         start = method or default_method(data)
         short = {"description_width": "initial"}
-        classes = [("true class", -1)] + [(data.class_name(k), k) for k in range(data.num_classes)
+        classes = [(data.label_kind, -1)] + [(data.class_name(k), k) for k in range(data.num_classes)
                                           if k not in data.hidden_classes]
         self.image = widgets.IntSlider(value=0, min=0, max=len(data.images) - 1,
                                        description="image", style=short,
