@@ -130,8 +130,11 @@ def test_layout_is_stable_across_views():
         positions.add(tuple(np.round(fig.axes[0].get_position().bounds, 6)))
     assert len(positions) == 1
     explorer = Explorer(data)
-    row = explorer.widget.children[0]
-    assert list(row.children) == list(explorer.controls.values())  # one row of controls
+    rows = explorer.widget.children[:2]  # two fixed rows of controls, none wrapping
+    assert [c for r in rows for c in r.children] == list(explorer.controls.values())
+    assert all(r.layout.flex_flow == "row" for r in rows)
+    for r in rows:  # each row fits a notebook output at 1280 px with the side panel open
+        assert sum(int(c.layout.width.rstrip("px")) for c in r.children) <= 800
 
 
 def test_collect_explorer_data_from_models(tmp_path):
