@@ -44,7 +44,7 @@ num_samples: int = 8  # images shown in the sample figure
 
 # %%
 from moana.reproduce.profiles import save_data_info, work_layout
-from moana.experiments import data as work_data
+from moana.experiments import prepared_data as work_data
 from moana.viz.figures import denormalize, plot_samples, save_figure
 from moana.viz.tables import save_table
 

@@ -36,6 +36,24 @@ methods: list = ["cam", "moana"]  # methods to compare (their runs must exist)
 num_images: int = 16  # test images in the explorer (the grid shows the first 4)
 threshold: float = -1.0  # CAM threshold for the predicted boxes (<0: each run's val-selected one)
 checkpoint: str = "best"  # best | last
+demo: bool = False  # true: first open the explorer on real photographs (EfficientNet-Lite0, ImageNet weights)
+
+# %% [markdown]
+# ## First look: real photographs (`demo: true`)
+#
+# With `demo` set, the explorer first opens on the kit's real photographs (shipped inside
+# scikit-image, scikit-learn and matplotlib, one box per photo annotated by this kit) with
+# EfficientNet-Lite0 and its published ImageNet weights, no fine-tuning; its methods are the
+# kit's CAM and Grad-CAM, each map explaining the network's top-1 class (named in the class
+# menu). Needs the `demo` extra, not stages 00 and 01; the sections after it need those.
+
+# %%
+if demo:
+    from IPython.display import display
+
+    from moana.experiments.photo_explorer import photo_explorer
+
+    display(photo_explorer())
 
 # %%
 import numpy as np

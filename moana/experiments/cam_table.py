@@ -176,10 +176,11 @@ def _timed(batches: Iterator, seconds: list[float]) -> Iterator:
 
 
 def score_split(loc: Localizer, method: str, loader: Iterable, metadata: Any, settings: Any, *,
-                protocol: str = "gt_known", thresholds: dict[str, float] | None = None
-                ) -> dict[str, Any]:
+                protocol: str = "gt_known", thresholds: dict[str, float] | None = None,
+                maps_out: list | None = None) -> dict[str, Any]:
     """Metrics of one method on one split (:func:`moana.train.evaluate._summarize`), with
-    ``ms_per_image`` and, on a split with boxes, the oracle top-1 / GT-known loc."""
+    ``ms_per_image`` and, on a split with boxes, the oracle top-1 / GT-known loc. ``maps_out``,
+    when given, receives the (B, H, W) score maps of each batch, in order."""
     from moana.metrics.boxes import topk_localization
     from moana.train.evaluate import _Scorer, _summarize, scoremaps_from_cams
 
@@ -192,6 +193,8 @@ def score_split(loc: Localizer, method: str, loader: Iterable, metadata: Any, se
             start = time.perf_counter()
             maps = scoremaps_from_cams(batch.cams, settings.image_size, cfg.cam_normalization)
             timer[0] += time.perf_counter() - start
+            if maps_out is not None:
+                maps_out.append(np.asarray(maps))
             scorer.add([(batch.image_ids, batch.labels, batch.topk, maps)])
     finally:
         scorer.close()
@@ -261,10 +264,11 @@ def _warm_up(loc: Localizer, method: str, split: Split) -> None:
 
 
 def evaluate_cams(localizers: Sequence[Localizer], methods: Sequence[str], split: Split,
-                  *, on_row: Any = None) -> list[dict[str, Any]]:
+                  *, on_row: Any = None, maps_out: dict | None = None) -> list[dict[str, Any]]:
     """The table rows of every localizer x method on ``split`` (val first, when there is one:
     its threshold is applied to test; it also warms up). ``on_row(row)`` is called as each row
-    is done."""
+    is done; ``maps_out``, when given, receives ``{(model, method): (N, H, W)}`` test score
+    maps."""
     rows = []
     for loc in localizers:
         for method in methods:
@@ -274,8 +278,11 @@ def evaluate_cams(localizers: Sequence[Localizer], methods: Sequence[str], split
             else:
                 _warm_up(loc, method, split)
             make_test, test_meta = split.test
+            kept: list | None = [] if maps_out is not None else None
             test = score_split(loc, method, make_test(loc), test_meta, split.settings,
-                               protocol=split.protocol, thresholds=thresholds)
+                               protocol=split.protocol, thresholds=thresholds, maps_out=kept)
+            if kept:
+                maps_out[(loc.name, method)] = np.concatenate(kept)
             row = table_row(loc.name, method, split.split_name, test,
                             str(split.settings.device), has_classes=split.has_classes,
                             val_selected=split.val is not None)

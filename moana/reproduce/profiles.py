@@ -96,6 +96,7 @@ class AttentionMapParameters:
     backbone: str = "small"
     methods: list[str] = field(default_factory=list)
     num_images: int = 16
+    demo: bool = False
 
 
 @dataclass
@@ -108,7 +109,13 @@ class WSSSParameters:
 
 @dataclass
 class TablesParameters:
-    """Stage 05 takes only the common parameters."""
+    """Stage 05: the CAM-methods table (stage-01 runs x CAM sources) and the real-photo table."""
+
+    cam_backbone: str = "small"
+    cam_runs: list[str] = field(default_factory=list)
+    cam_methods: list[str] = field(default_factory=list)
+    photo_model: str = "efficientnet_lite0"
+    photo_methods: list[str] = field(default_factory=list)
 
 
 #: the schema of each section of a profile file

@@ -25,6 +25,8 @@ ATTENTIONS = ("none", "c", "h", "w", "map")
 #: what the attention menu calls each view ("none": the raw image, beside the overlay)
 ATTENTION_LABELS = {"none": "raw image", "c": "channel c", "h": "height h", "w": "width w",
                     "map": "expanded map"}
+#: the explorer's two rows of controls: what is shown, then how it is drawn
+CONTROL_ROWS = (("image", "method", "class_index"), ("threshold", "opacity", "attention"))
 #: colour-bar labels: what the colour means in each panel
 SCORE_LABEL = "CAM score (min-max normalised)"
 WEIGHT_LABEL = "attention weight"
@@ -50,6 +52,8 @@ class ExplorerData:
     class_names: list[str] | None = None
     #: class indices left out of the explorer's class menu
     hidden_classes: tuple[int, ...] = ()
+    #: what ``labels`` are ("true class"; "top-1 class" where the images have no class)
+    label_kind: str = "true class"
 
     def __post_init__(self) -> None:
         n = len(self.images)
@@ -142,7 +146,7 @@ def _draw_attention(ax: Axes, cax: Axes, image: np.ndarray,
         ax.fill_between(ranks, c[order], step="mid", color="#377eb8", linewidth=0)
         ax.set_xlim(-0.5, len(c) - 0.5)
         ax.set_ylim(0, max(float(c.max()), 1e-12) * 1.05)
-        ax.set(title="channel attention (sorted)", xlabel="channel rank", ylabel="weight")
+        ax.set(title="channel attention (sorted)", xlabel="channel rank", ylabel=WEIGHT_LABEL)
     elif which in ("h", "w"):
         grid = value.reshape(value.shape[0], -1)[order]
         lo, hi = float(grid.min()), float(grid.max())
@@ -161,6 +165,11 @@ def _draw_attention(ax: Axes, cax: Axes, image: np.ndarray,
         ax.set_title("expanded attention (mean over C)", fontsize=9)
         cax.set_axis_on()
         _colorbar(ax.figure, cax, f"mean weight, {lo:.3g} (0) to {hi:.3g} (1)", cmap="jet")
+    if which in ("c", "h", "w"):  # the same type sizes as the overlay's panel
+        ax.title.set_fontsize(9)
+        ax.xaxis.label.set_fontsize(8)
+        ax.yaxis.label.set_fontsize(8)
+        ax.tick_params(labelsize=7)
 
 
 #: figure size (inches) and fixed axes rectangles: the view keeps its layout whatever the right
@@ -243,8 +252,8 @@ def render_view(
                      levels=[0.5], colors="white", linewidths=0.6)
     truth = data.class_name(data.labels[image])
     left.set_title(f"{data.image_ids[image]}\n{method}: {data.class_name(k)} map"
-                   + (" (the true class)" if k == data.labels[image] else f" (true: {truth})"),
-                   fontsize=8)
+                   + (f" (the {data.label_kind})" if k == data.labels[image]
+                      else f" ({data.label_kind.split()[0]}: {truth})"), fontsize=8)
     left.plot([], [], color="0.6", linewidth=0.8, label="white outline: score >= threshold")
     left.legend(loc="upper left", bbox_to_anchor=(0.0, -0.01), ncol=3, fontsize=7,
                 frameon=False, handlelength=1.2, columnspacing=0.8)
@@ -285,24 +294,24 @@ class Explorer:
         self.thresholds = {m: float((thresholds or {}).get(m, threshold)) for m in data.class_maps}
         start = method or default_method(data)
         short = {"description_width": "initial"}
-        classes = [("true class", -1)] + [(data.class_name(k), k) for k in range(data.num_classes)
+        classes = [(data.label_kind, -1)] + [(data.class_name(k), k) for k in range(data.num_classes)
                                           if k not in data.hidden_classes]
         self.image = widgets.IntSlider(value=0, min=0, max=len(data.images) - 1,
                                        description="image", style=short,
-                                       layout=widgets.Layout(width="180px"))
+                                       layout=widgets.Layout(width="300px"))
         self.method = widgets.Dropdown(options=list(data.class_maps), value=start,
                                        description="method", style=short,
-                                       layout=widgets.Layout(width="135px"))
+                                       layout=widgets.Layout(width="170px"))
         self.class_index = widgets.Dropdown(options=classes, value=-1, description="class",
-                                            style=short, layout=widgets.Layout(width="150px"))
+                                            style=short, layout=widgets.Layout(width="300px"))
         self.threshold = widgets.FloatSlider(value=self.thresholds[start], min=0.0, max=0.99,
                                              step=0.01, description="CAM threshold", style=short,
                                              continuous_update=False, readout_format=".2f",
-                                             layout=widgets.Layout(width="235px"))
+                                             layout=widgets.Layout(width="300px"))
         self.opacity = widgets.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05,
                                            description="overlay opacity", style=short,
                                            continuous_update=False, readout_format=".2f",
-                                           layout=widgets.Layout(width="235px"))
+                                           layout=widgets.Layout(width="300px"))
         self.attention = widgets.Dropdown(
             options=[(ATTENTION_LABELS[a], a) for a in ATTENTIONS], value=attention,
             description="right panel", style=short, layout=widgets.Layout(width="200px"))
@@ -315,9 +324,12 @@ class Explorer:
             self.controls[name].observe(self.update, names="value")
         self.method.observe(self._method_changed, names="value")
         self.threshold.observe(self._threshold_changed, names="value")
-        row = widgets.Layout(display="flex", flex_flow="row wrap", align_items="center")
-        self.widget = widgets.VBox([widgets.HBox(list(self.controls.values()), layout=row),
-                                    self.view])
+        # two fixed rows (what is shown | how it is drawn), each narrower than a notebook's
+        # output at 1280 px with JupyterLab's side panel open, so nothing wraps or shrinks
+        row = widgets.Layout(display="flex", flex_flow="row", align_items="center")
+        rows = [widgets.HBox([self.controls[n] for n in names], layout=row)
+                for names in CONTROL_ROWS]
+        self.widget = widgets.VBox([*rows, self.view])
         self.figure: Figure | None = None
         self.renders = 0
         self.last_update_s = self.last_update_cpu_s = 0.0
