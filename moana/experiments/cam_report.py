@@ -49,7 +49,7 @@ def runs_cam_table(run_dirs: Sequence[str | Path], methods: Sequence[str], *,
     from moana.experiments.cam_table import evaluate_cams
     from moana.experiments.evaluate_cams import config_split, run_localizer
     from moana.train.run import Run
-    from moana.train.runtime import resolve_device
+    from moana.engine.runtime import resolve_device
 
     dirs = [Path(d) for d in run_dirs]
     if not dirs:
@@ -75,7 +75,7 @@ def photo_cam_table(model: str, methods: Sequence[str], *, device: str = "cpu") 
     from moana.experiments.cam_table import evaluate_cams, zoo_localizer
     from moana.experiments.evaluate_cams import photo_split
     from moana.models.zoo import zoo_model
-    from moana.train.runtime import resolve_device
+    from moana.engine.runtime import resolve_device
 
     split = photo_split(resolve_device(device))
     loc = zoo_localizer(zoo_model(model))
