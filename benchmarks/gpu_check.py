@@ -548,7 +548,7 @@ def run_notebook_05(work_dir: Path, output_dir: Path, device: str) -> None:
     execute = papermill_executor("python3", log_output=False, progress_bar=False)
     execute(notebook, output_dir / notebook.name,
             {"profile": "paper", "work_dir": str(work_dir), "output_dir": str(output_dir),
-             "device": device})
+             "device": device, "cam_backbone": "resnet50", "cam_runs": ["cam", "moana"]})
 
 
 def stage_paper_profile(ctx: Context, out: dict) -> None:
