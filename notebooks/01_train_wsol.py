@@ -44,7 +44,7 @@ search_methods: list = ["cam", "moana"]  # methods searched on val before a sear
 search_trials: int = 4  # finished trials per searched (backbone, method); the protocol's budget is 30
 search_sampler: str = "random"  # random (the protocol's random search) | tpe
 search_epochs: int = 3  # training epochs of every trial and of the searched run (None: the config's own)
-search_overrides: list = []  # extra train-config overrides of every trial and of the searched run
+search_overrides: list = []  # overrides of every trial and of the searched run, after `overrides`
 
 # %%
 from moana.experiments.prepared_data import train_data_overrides
@@ -98,7 +98,8 @@ save_figure(fig, "training_curves", output_dir, dataset=info["dataset"], synthet
 searched = search_grid(layout.wsol_search, layout.wsol_searched_runs, backbones, search_methods,
                        config_template=config_template, trials=search_trials,
                        sampler=search_sampler, seed=seed, device=device,
-                       data_overrides=train_data_overrides(info), overrides=search_overrides,
+                       data_overrides=train_data_overrides(info),
+                       overrides=[*overrides, *search_overrides],
                        epochs=search_epochs, reuse_runs=reuse_runs)
 if len(searched):
     save_table(searched, "wsol_search", output_dir, dataset=info["dataset"], synthetic=synthetic,

@@ -297,6 +297,7 @@ def test_paper_profile_on_standin_layout(tmp_path, reference_dir):
         "01.backbones": ["resnet18"], "01.config_template": "cub_resnet50_{method}", "01.epochs": 1,
             "01.methods": ["cam", "has", "moana"],  # ACoL/SPG are built on the wsolevaluation backbones
         "01.overrides": tiny_train,
+        "01.search_methods": ["cam"], "01.search_trials": 2, "01.search_epochs": 1,
         "02.variants": ["cam", "moana"], "02.seeds": [0], "02.epochs": 1,
         "02.overrides": ["model.arch=resnet18", *tiny_train],
         "02.cost_arch": "resnet18", "02.cost_image_size": 64, "02.cost_repeats": 1,
@@ -311,13 +312,15 @@ def test_paper_profile_on_standin_layout(tmp_path, reference_dir):
                          "seg.batch_size=4", "seg.iterations=4", "seg.checkpoint_every=0",
                          "seg.eval_scales=[1.0]", "seg.num_workers=0"],
         "04.num_examples": 2,
+        "05.cam_backbone": "resnet18", "05.cam_runs": ["cam", "moana"],
+        "05.cam_methods": ["cam", "gradcam"], "05.photo_methods": ["cam", "gradcam"],
     }
     results = tmp_path / "results"
     manifest = reproduce("paper", results_dir=results, work_dir=tmp_path / "work", overrides=small,
                          kernel_name=KERNEL, echo=False)
     assert list(manifest["stages"]) == list(STAGES)
     for name in ("dataset_summary", "wsol_training", "ablations", "complexity", "wsss_miou",
-                 "wsol_comparison"):
+                 "wsol_comparison", "wsol_search", "cam_methods", "cam_methods_photos"):
         assert (results / "tables" / f"{name}.csv").is_file(), name
     for name in ("data_samples", "training_curves", "qualitative_cam_vs_moana", "box_accuracy_vs_threshold",
                  "wsss_pseudo_masks"):

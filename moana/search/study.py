@@ -137,19 +137,34 @@ def shown_url(url: str) -> str:
     return f"{scheme}://{credentials.partition(':')[0]}:***@{tail}"
 
 
+def _connect(url: str, name: str, settings: SearchSettings, attempts: int = 6) -> optuna.Study:
+    """The study in ``url``, created if missing. Processes that start together on an empty
+    database race to create its tables; the loser retries (a few times, with a short wait)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    connect = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+    for attempt in range(attempts):
+        try:
+            with warnings.catch_warnings():  # heartbeats are experimental in Optuna 5.x
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3)
+                storage = optuna.storages.RDBStorage(
+                    url, engine_kwargs=connect, heartbeat_interval=settings.heartbeat_s,
+                    grace_period=2 * settings.heartbeat_s, heartbeat_stale_trial_callback=retry)
+            return optuna.create_study(storage=storage, study_name=name, direction="maximize",
+                                       sampler=_sampler(settings), pruner=_pruner(settings),
+                                       load_if_exists=True)
+        except SQLAlchemyError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
 def open_study(url: str, name: str, settings: SearchSettings,
                identity: dict[str, Any]) -> optuna.Study:
     """Create the study, or load it and check that it was made for the same search."""
-    connect = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
-    with warnings.catch_warnings():  # heartbeats are experimental in Optuna 5.x
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3)
-        storage = optuna.storages.RDBStorage(
-            url, engine_kwargs=connect, heartbeat_interval=settings.heartbeat_s,
-            grace_period=2 * settings.heartbeat_s, heartbeat_stale_trial_callback=retry)
-    study = optuna.create_study(storage=storage, study_name=name, direction="maximize",
-                                sampler=_sampler(settings), pruner=_pruner(settings),
-                                load_if_exists=True)
+    study = _connect(url, name, settings)
     have = {k: study.user_attrs.get(k) for k in _IDENTITY}
     if all(v is None for v in have.values()):
         for key, value in identity.items():
