@@ -13,7 +13,8 @@ import pytest
 from moana.data.metadata import load_wsol_metadata
 from moana.metrics import BoxEvaluator, MaskEvaluator
 from moana.metrics.commands import evaluate_scoremap_dir
-from moana.metrics.streaming import MIN_MAPS_PER_POOL, chunk_size, default_workers, usable_cpus
+from moana.metrics.streaming import MIN_MAPS_PER_POOL, chunk_size, default_workers
+from moana._parallel import usable_cpus
 from moana.scoremaps import load_scoremap, save_scoremap
 
 SIZE = 64

@@ -16,7 +16,6 @@ usable CPU (the processes are forked once per run; docs/evaluation.md, "Evaluato
 from __future__ import annotations
 
 import math
-import os
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from moana.data.metadata import WSOLMetadata
 from moana.metrics.boxes import correct_per_threshold, quantize, resized_gt_boxes
 from moana.metrics.common import check_scoremap
 from moana.metrics.masks import ground_truth_mask, mask_histograms
+from moana._parallel import process_pool, usable_cpus
 from moana.scoremaps import read_scoremap, scoremap_file
 
 #: the contour modes scored per map, in this order (the largest-contour sweep first: the
@@ -132,14 +132,6 @@ def split_items(metadata: WSOLMetadata, job: ScoringJob) -> Iterator[Item]:
             yield image_id, boxes, mask
 
 
-def usable_cpus() -> int:
-    """CPUs this process may run on (its affinity mask where the OS reports one)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 def default_workers(num_maps: int) -> int:
     """1 below :data:`MIN_MAPS_PER_POOL` maps, else the usable CPUs (at most one per chunk)."""
     if num_maps < MIN_MAPS_PER_POOL:
@@ -174,16 +166,6 @@ def _warm_kernels() -> None:
         best_iou_all_contours(image, gt)
 
 
-def _pool(workers: int):
-    """A process pool of ``workers`` processes, forked where the OS can fork."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    return ProcessPoolExecutor(workers, mp_context=context)
-
-
 def score_split(metadata: WSOLMetadata, job: ScoringJob, *, num_maps: int,
                 workers: int | None = None, progress=None) -> Counts:
     """The summed counts of every map of the split (``num_maps`` of them), scored in
@@ -199,7 +181,7 @@ def score_split(metadata: WSOLMetadata, job: ScoringJob, *, num_maps: int,
                 progress(len(chunk))
         return total
     _warm_kernels()
-    pool = _pool(workers)
+    pool = process_pool(workers)
     pending: deque = deque()
     try:
         for chunk in chunks:
