@@ -216,9 +216,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--iou", type=int, nargs="+", default=[30, 50, 70],
                         help="IoU thresholds in percent (must include 50)")
     parser.add_argument("--workers", type=int, default=None,
-                        help="processes for the box evaluators; more than 1 was measured slower "
-                             "than 1 on 2 cores (each evaluator starts its own pool and the maps "
-                             "are read in the main process), so the default is 1; results are "
+                        help="processes that read and score the maps (one pool for every "
+                             "metric; default: 1 below 64 maps, else one per CPU); results are "
                              "identical at any count (docs/evaluation.md, 'Evaluator workers')")
     parser.add_argument("--image-size", type=int, default=None,
                         help="side of the square score maps in px (default: read from the first "
