@@ -19,6 +19,17 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
+def idle_cpus() -> int:
+    """Usable CPUs that the 1-minute load average leaves idle, rounded, at least 1 (all of
+    them where the OS reports no load average)."""
+    cpus = usable_cpus()
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return cpus
+    return max(1, min(cpus, round(cpus - load)))
+
+
 def resolve_workers(workers: int | None, name: str = "num_workers") -> int:
     """``workers`` as a process count: None -> :func:`usable_cpus`; 0 and 1 -> 1 (in the
     calling process); ValueError for a negative count."""

@@ -13,8 +13,8 @@ import pytest
 from moana.data.metadata import load_wsol_metadata
 from moana.metrics import BoxEvaluator, MaskEvaluator
 from moana.metrics.commands import evaluate_scoremap_dir
-from moana.metrics.streaming import MIN_MAPS_PER_POOL, chunk_size, default_workers
-from moana._parallel import usable_cpus
+from moana._parallel import idle_cpus
+from moana.metrics.streaming import MAX_CHUNK, MIN_MAPS_PER_POOL, chunk_size, default_workers
 from moana.scoremaps import load_scoremap, save_scoremap
 
 SIZE = 64
@@ -117,8 +117,13 @@ def test_a_bad_map_in_a_worker_names_its_file(tmp_path):
             evaluate_scoremap_dir(maps, meta, step=0.01, workers=workers, progress=False)
 
 
-def test_default_workers():
+def test_default_workers(monkeypatch):
     assert default_workers(1) == 1
     assert default_workers(MIN_MAPS_PER_POOL - 1) == 1
-    assert 1 <= default_workers(10_000) == min(usable_cpus(), default_workers(10_000))
-    assert default_workers(10_000) == usable_cpus()
+    monkeypatch.setattr("moana._parallel.usable_cpus", lambda: 4)
+    for load, expected in ((0.0, 4), (1.2, 3), (3.6, 1), (9.0, 1)):
+        monkeypatch.setattr("os.getloadavg", lambda load=load: (load, load, load))
+        assert idle_cpus() == expected
+        assert default_workers(10_000) == expected
+    monkeypatch.setattr("os.getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert default_workers(2 * MAX_CHUNK) == 2  # at most one per chunk

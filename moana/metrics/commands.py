@@ -47,8 +47,8 @@ def evaluate_scoremap_dir(
     in the folder's ``protocol.json``, else wsolevaluation's 0.001), so both commands give one
     number for the same maps. ``image_size`` is the side S of the square maps (None: the first
     map's). The maps are scored in one streaming pass (:mod:`moana.metrics.streaming`) by
-    ``workers`` processes (None: one for a small split, else one per CPU); the numbers are the
-    same at any count. Raises
+    ``workers`` processes (None: one for a small split, else one per CPU left idle by other
+    jobs); the numbers are the same at any count. Raises
     FileNotFoundError for a missing folder or map and ValueError naming the file for a map that
     is not S x S, not floating point, not finite or not in [0, 1], a PNG map that is not 8-bit
     or 16-bit grayscale, and an image id with both a ``.npy`` and a ``.png`` map.
@@ -217,7 +217,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="IoU thresholds in percent (must include 50)")
     parser.add_argument("--workers", type=int, default=None,
                         help="processes that read and score the maps (one pool for every "
-                             "metric; default: 1 below 64 maps, else one per CPU); results are "
+                             "metric; default: 1 below 64 maps, else one per CPU that other jobs "
+                             "leave idle by the load average); results are "
                              "identical at any count (docs/evaluation.md, 'Evaluator workers')")
     parser.add_argument("--image-size", type=int, default=None,
                         help="side of the square score maps in px (default: read from the first "

@@ -10,7 +10,8 @@ memory does not grow with the number of maps, and since the counts are integers 
 the same, bit for bit, at any number of processes (tests/test_metrics_streaming.py).
 
 ``workers=None`` picks :func:`default_workers`: one process for a small split, else one per
-usable CPU (the processes are forked once per run; docs/evaluation.md, "Evaluator workers").
+CPU left idle by other jobs (the processes are forked once per run; docs/evaluation.md,
+"Evaluator workers").
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from moana.data.metadata import WSOLMetadata
 from moana.metrics.boxes import correct_per_threshold, quantize, resized_gt_boxes
 from moana.metrics.common import check_scoremap
 from moana.metrics.masks import ground_truth_mask, mask_histograms
-from moana._parallel import process_pool, usable_cpus
+from moana._parallel import idle_cpus, process_pool
 from moana.scoremaps import read_scoremap, scoremap_file
 
 #: the contour modes scored per map, in this order (the largest-contour sweep first: the
@@ -133,10 +134,12 @@ def split_items(metadata: WSOLMetadata, job: ScoringJob) -> Iterator[Item]:
 
 
 def default_workers(num_maps: int) -> int:
-    """1 below :data:`MIN_MAPS_PER_POOL` maps, else the usable CPUs (at most one per chunk)."""
+    """1 below :data:`MIN_MAPS_PER_POOL` maps, else the CPUs that other jobs leave idle
+    (:func:`moana._parallel.idle_cpus`; at most one per chunk). On cores busy with other
+    jobs, extra processes were measured slower than one (docs/evaluation.md)."""
     if num_maps < MIN_MAPS_PER_POOL:
         return 1
-    return max(1, min(usable_cpus(), math.ceil(num_maps / MAX_CHUNK)))
+    return max(1, min(idle_cpus(), math.ceil(num_maps / MAX_CHUNK)))
 
 
 def chunk_size(num_maps: int, workers: int) -> int:
