@@ -25,9 +25,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from moana.wsss._io import save_npy_dict, voc_image_path
-from moana.wsss.ir_label import crf_available, ir_label_path, make_ir_labels
-from moana.wsss.make_cam import cam_path
+os.environ.setdefault("TQDM_DISABLE", "1")  # read when tqdm is imported: no progress bars
+
+from moana.wsss._io import save_npy_dict, voc_image_path  # noqa: E402
+from moana.wsss.ir_label import crf_available, ir_label_path, make_ir_labels  # noqa: E402
+from moana.wsss.make_cam import cam_path  # noqa: E402
 
 
 def write_inputs(folder: Path, num: int, size: tuple[int, int], seed: int
@@ -81,7 +83,6 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1, help="runs per worker count (median)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    os.environ.setdefault("TQDM_DISABLE", "1")  # no progress bars between the printed lines
     if not crf_available():
         raise SystemExit("bench_wsss.py needs pydensecrf2 (pip install moana[crf])")
     with tempfile.TemporaryDirectory() as tmp:
