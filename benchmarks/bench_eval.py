@@ -17,6 +17,18 @@ a process that reads the same files and evaluates them with moana.metrics.refere
 line-by-line re-statement of wsolevaluation's algorithm (wsolevaluation itself does not run on
 NumPy 2), both contour modes, one process, numba not imported. The ratio of the wall times and
 whether both processes print the same MaxBoxAcc / MaxBoxAccV2 are reported.
+
+Scaling (``--scaling 1000 5000 10000``): for each number of maps, whole ``moana
+evaluate-scoremaps --step 0.001`` processes at ``--workers 1``, ``--workers 2`` and the default
+(no ``--workers``), alternated run by run; wall time, CPU time and peak RSS (``ru_maxrss`` from
+``os.wait4``: the largest of the command's process and its worker processes), the speed-up of
+each setting over one worker, and each size's peak RSS relative to the smallest size's.
+
+    .venv/bin/python benchmarks/bench_eval.py --skip-per-map --scaling 1000 5000 10000
+
+The split's maps are ``--scaling-distinct`` (default 1,000) distinct CAM-like maps, repeated
+as hard links under new image ids beyond that (so that 10,000 maps need not take 4 GB of disk);
+every map is read and scored as its own file.
 """
 
 from __future__ import annotations
@@ -212,6 +224,92 @@ def end_to_end(n: int, step: float, workers: list[int], runs: int, seed: int,
         print(f"# same MaxBoxAcc and MaxBoxAccV2: {same}")
 
 
+#: runs argv[2:] and writes its CPU seconds and peak RSS (kB) to the file argv[1]; a small
+#: process in between, because Linux keeps a forking process's RSS as its child's peak over exec
+_LAUNCHER = ("import os, subprocess, sys\n"
+             "child = subprocess.Popen(sys.argv[2:])\n"
+             "_, status, u = os.wait4(child.pid, 0)\n"
+             "open(sys.argv[1], 'w').write(f'{u.ru_utime + u.ru_stime} {u.ru_maxrss}')\n"
+             "sys.exit(os.waitstatus_to_exitcode(status))\n")
+
+
+def _timed_rss(command: list[str], env: dict[str, str]) -> tuple[float, float, float, dict]:
+    """Wall s, CPU s (with the worker processes) and peak RSS (MB: the largest of the command's
+    process and its worker processes) of one command; its printed JSON."""
+    with tempfile.TemporaryDirectory() as tmp:
+        usage = Path(tmp) / "usage"
+        with open(Path(tmp) / "out", "w+") as out, open(Path(tmp) / "err", "w+") as err:
+            start = time.perf_counter()
+            done = subprocess.run([sys.executable, "-S", "-c", _LAUNCHER, str(usage), *command],
+                                  env=env, stdout=out, stderr=err)
+            wall = time.perf_counter() - start
+            out.seek(0)
+            err.seek(0)
+            if done.returncode != 0:
+                raise RuntimeError(f"{' '.join(command)} failed: {err.read().strip()[-500:]}")
+            printed = json.loads(out.read())
+        cpu, peak_kb = usage.read_text().split()
+    return wall, float(cpu), int(peak_kb) / 1024, printed
+
+
+def write_scaling_split(folder: Path, n: int, distinct: int, seed: int) -> tuple[Path, Path]:
+    """A split of n maps: ``distinct`` CAM-like maps, then hard links to them under new ids."""
+    maps, boxes = cam_like_maps(min(n, distinct), seed)
+    scoremaps, meta = write_split(folder, maps, boxes)
+    ids = [f"img{i:05d}.jpg" for i in range(n)]
+    for i in range(len(maps)):
+        os.replace(scoremaps / f"img{i:04d}.npy", scoremaps / f"img{i:05d}.npy")
+    for i in range(len(maps), n):
+        os.link(scoremaps / f"img{i % len(maps):05d}.npy", scoremaps / f"img{i:05d}.npy")
+    box_of = [boxes[i % len(maps)] for i in range(n)]
+    (meta / "image_ids.txt").write_text("\n".join(ids) + "\n")
+    (meta / "class_labels.txt").write_text("".join(f"{i},0\n" for i in ids))
+    (meta / "image_sizes.txt").write_text("".join(f"{i},{SIZE},{SIZE}\n" for i in ids))
+    (meta / "localization.txt").write_text("".join(
+        f"{i},{b[0]},{b[1]},{b[2]},{b[3]}\n" for i, bs in zip(ids, box_of) for b in bs))
+    return scoremaps, meta
+
+
+def scaling(sizes: list[int], runs: int, distinct: int, seed: int) -> None:
+    """Wall, CPU and peak RSS of evaluate-scoremaps per number of maps and worker setting."""
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    settings = {"1": ["--workers", "1"], "2": ["--workers", "2"], "default": []}
+    print(f"# scaling: moana evaluate-scoremaps --step 0.001 (both contour modes), whole "
+          f"processes; {os.cpu_count()} CPUs; load average before: {os.getloadavg()[0]:.2f}")
+    print(f"{'maps':>6} {'workers':>8} {'wall s':>8} {'CPU s':>8} {'peak RSS MB':>12} "
+          f"{'speed-up vs 1':>14} {'RSS vs first size':>18}")
+    first_rss: dict[str, float] = {}
+    for n in sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            # written by a child process: this one stays small, and a child forked from a
+            # large process would report the parent's RSS as its peak (Linux keeps it over exec)
+            subprocess.run([sys.executable, str(Path(__file__).resolve()), "--write-split",
+                            tmp, str(n), str(distinct), str(seed)], env=env, check=True)
+            scoremaps, meta = Path(tmp) / "scoremaps", Path(tmp) / "metadata"
+            base = [sys.executable, "-m", "moana", "evaluate-scoremaps", "--scoremaps",
+                    str(scoremaps), "--metadata", str(meta), "--step", "0.001", "--quiet"]
+            _timed_rss([*base, "--workers", "1"], env) if n == sizes[0] else None  # warm caches
+            measured: dict[str, list[tuple[float, float, float]]] = {k: [] for k in settings}
+            printed: dict[str, dict] = {}
+            for _ in range(runs):
+                for name, extra in settings.items():
+                    wall, cpu, rss, printed[name] = _timed_rss([*base, *extra], env)
+                    measured[name].append((wall, cpu, rss))
+            same = len({json.dumps(p, sort_keys=True) for p in printed.values()}) == 1
+            one_wall = statistics.median(w for w, _, _ in measured["1"])
+            for name, rows in measured.items():
+                wall = statistics.median(w for w, _, _ in rows)
+                cpu = statistics.median(c for _, c, _ in rows)
+                rss = statistics.median(r for _, _, r in rows)
+                first_rss.setdefault(name, rss)
+                print(f"{n:>6} {name:>8} {wall:8.2f} {cpu:8.2f} {rss:12.1f} "
+                      f"{one_wall / wall:13.2f}x {rss / first_rss[name]:17.3f}x")
+            print(f"#   same JSON at every setting: {same}; MaxBoxAcc "
+                  f"{printed['1']['MaxBoxAcc']:.4f}  MaxBoxAccV2 {printed['1']['MaxBoxAccV2']:.4f}")
+    print(f"# load average after: {os.getloadavg()[0]:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--num-maps", type=int, default=500)
@@ -235,14 +333,28 @@ def main() -> None:
                         help="also time evaluate-scoremaps from this checkout (PYTHONPATH), "
                              "e.g. the main branch, in the same run")
     parser.add_argument("--skip-per-map", action="store_true", help="only the end-to-end part")
+    parser.add_argument("--scaling", type=int, nargs="+", default=[], metavar="N",
+                        help="time and peak RSS of whole runs at these numbers of maps, at 1, 2 "
+                             "and the default workers (e.g. 1000 5000 10000)")
+    parser.add_argument("--scaling-runs", type=int, default=1, help="runs per setting (median)")
+    parser.add_argument("--scaling-distinct", type=int, default=1000,
+                        help="distinct maps of a scaling split (the rest are hard links)")
     parser.add_argument("--reference-process", nargs=2, type=Path, metavar=("SCOREMAPS", "META"),
                         help=argparse.SUPPRESS)  # the reference side of --end-to-end
+    parser.add_argument("--write-split", nargs=4, metavar=("DIR", "N", "DISTINCT", "SEED"),
+                        help=argparse.SUPPRESS)  # the split of one --scaling size
     args = parser.parse_args()
+    if args.write_split:
+        folder, *numbers = args.write_split
+        write_scaling_split(Path(folder), *map(int, numbers))
+        return
     if args.reference_process:
         print(json.dumps(reference_process(*args.reference_process, args.steps[0])))
         return
     if not args.skip_per_map:
         per_map(args)
+    if args.scaling:
+        scaling(args.scaling, args.scaling_runs, args.scaling_distinct, args.seed)
     if args.end_to_end:
         end_to_end(args.end_to_end, 0.001, args.e2e_workers, args.e2e_runs, args.seed,
                    args.e2e_maps, args.e2e_baseline)

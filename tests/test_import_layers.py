@@ -18,7 +18,7 @@ PACKAGE = ROOT / "moana"
 #: Layers, lowest first (README): io/config -> nn -> models, methods, data, cam, metrics, engine
 #: -> train, wsss -> experiments, viz, reproduce -> cli.
 LAYERS: dict[str, int] = {
-    "io": 0, "config": 0, "_lazy": 0, "progress": 0,
+    "io": 0, "config": 0, "_lazy": 0, "progress": 0, "_parallel": 0,
     "nn": 1,
     "models": 2, "methods": 2, "data": 2, "cam": 2, "scoremaps": 2, "metrics": 2,
     "engine": 2,

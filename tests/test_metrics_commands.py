@@ -96,13 +96,13 @@ def test_missing_scoremap_is_a_clear_error(tmp_path, capsys):
     assert "a.npy" in capsys.readouterr().err
 
 
-def test_default_is_one_worker_and_two_workers_give_the_same_json(tmp_path, capsys):
-    """--workers defaults to 1 (2 processes were measured slower on 2 cores); any count gives
-    the same numbers and curves."""
+def test_default_workers_and_two_workers_give_the_same_json(tmp_path, capsys):
+    """--workers defaults to None (moana.metrics.streaming.default_workers: 1 for a small
+    split, else one per CPU); any count gives the same numbers and curves."""
     from moana.cli import build_parser
 
     argv = ["evaluate-scoremaps", "--scoremaps", "m", "--metadata", "t"]
-    assert build_parser(argv).parse_args(argv).workers == 1
+    assert build_parser(argv).parse_args(argv).workers is None
     meta = tmp_path / "meta" / "test"
     ids = [f"c{k % 2}/{k}.jpg" for k in range(6)]
     _write(meta / "image_ids.txt", ids)

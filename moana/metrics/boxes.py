@@ -126,6 +126,19 @@ def best_iou_per_threshold(
     return best[inverse.reshape(-1)]
 
 
+def correct_per_threshold(
+    image: np.ndarray,
+    gt_boxes: np.ndarray,
+    thresholds: np.ndarray,
+    iou_thresholds: tuple[int, ...],
+    multi_contour: bool,
+) -> np.ndarray:
+    """Bool (len(iou_thresholds), T): the box of one quantized map is correct at each CAM
+    threshold, per IoU level."""
+    best = best_iou_per_threshold(image, gt_boxes, thresholds, multi_contour)
+    return np.stack([best >= delta / 100 for delta in iou_thresholds])
+
+
 def _evaluate_one(
     image: np.ndarray,
     gt_boxes: np.ndarray,
@@ -134,9 +147,47 @@ def _evaluate_one(
     multi_contour: bool,
 ) -> np.ndarray:
     """Packed bits (len(iou_thresholds), ceil(T / 8)): correct at each threshold per IoU level."""
-    best = best_iou_per_threshold(image, gt_boxes, thresholds, multi_contour)
-    correct = np.stack([best >= delta / 100 for delta in iou_thresholds])
+    correct = correct_per_threshold(image, gt_boxes, thresholds, iou_thresholds, multi_contour)
     return np.packbits(correct, axis=1)
+
+
+def resized_gt_boxes(metadata: WSOLMetadata, image_id: str, image_size: int) -> np.ndarray:
+    """Ground-truth boxes (n, 4) of ``image_id`` rescaled to the image_size x image_size grid;
+    ValueError when the split gives no image size for it."""
+    if image_id not in metadata.image_sizes:
+        raise ValueError(f"{metadata.directory}: no image size for {image_id!r}")
+    size = metadata.image_sizes[image_id]
+    return np.array([resize_box(b, size, image_size) for b in metadata.boxes[image_id]],
+                    dtype=np.int64)
+
+
+def box_metrics(
+    counts: np.ndarray,
+    num_images: int,
+    thresholds: np.ndarray,
+    iou_thresholds: tuple[int, ...],
+    multi_contour: bool,
+    num_expected: int,
+) -> dict:
+    """:meth:`BoxEvaluator.compute`'s result from per-threshold counts: ``counts[k, t]`` images
+    correct at CAM threshold t and IoU ``iou_thresholds[k]``, over ``num_images`` maps of the
+    ``num_expected`` images with boxes."""
+    result: dict = {"num_images": num_images, "multi_contour": multi_contour}
+    if num_images < num_expected:
+        result.update(partial=True, num_expected=num_expected)
+    curves = {delta: counts[k] * 100.0 / float(num_images)
+              for k, delta in enumerate(iou_thresholds)}
+    for delta, curve in curves.items():
+        best = int(np.argmax(curve))
+        result[f"MaxBoxAcc@{delta}"] = float(curve[best])
+        result[f"best_threshold@{delta}"] = float(thresholds[best])
+        result[f"best_threshold_index@{delta}"] = best
+    result["MaxBoxAcc"] = result["MaxBoxAcc@50"]
+    result["GT-known loc"] = result["MaxBoxAcc@50"]
+    result["MaxBoxAccV2"] = float(np.mean([result[f"MaxBoxAcc@{d}"] for d in iou_thresholds]))
+    result["thresholds"] = thresholds.tolist()
+    result["curves"] = {str(d): c.tolist() for d, c in curves.items()}
+    return result
 
 
 class BoxEvaluator:
@@ -179,12 +230,7 @@ class BoxEvaluator:
             boxes = metadata.boxes.get(image_id)
             if not boxes:
                 continue
-            if image_id not in metadata.image_sizes:
-                raise ValueError(f"{metadata.directory}: no image size for {image_id!r}")
-            size = metadata.image_sizes[image_id]
-            self.gt_boxes[image_id] = np.array(
-                [resize_box(b, size, image_size) for b in boxes], dtype=np.int64
-            )
+            self.gt_boxes[image_id] = resized_gt_boxes(metadata, image_id, image_size)
         self._packed: dict[str, np.ndarray] = {}
         self._pending: deque[tuple[str, Future]] = deque()
         self.workers = max(1, int(workers))
@@ -316,21 +362,10 @@ class BoxEvaluator:
         wsolevaluation scores whatever was accumulated without a word; refusing is a departure
         that only turns a silent subset into an error.
         """
-        curves = self.curves(allow_partial=allow_partial)
-        result: dict = {"num_images": self.count, "multi_contour": self.multi_contour}
-        if self.count < len(self.gt_boxes):
-            result.update(partial=True, num_expected=len(self.gt_boxes))
-        for delta, curve in curves.items():
-            best = int(np.argmax(curve))
-            result[f"MaxBoxAcc@{delta}"] = float(curve[best])
-            result[f"best_threshold@{delta}"] = float(self.thresholds[best])
-            result[f"best_threshold_index@{delta}"] = best
-        result["MaxBoxAcc"] = result["MaxBoxAcc@50"]
-        result["GT-known loc"] = result["MaxBoxAcc@50"]
-        result["MaxBoxAccV2"] = float(np.mean([result[f"MaxBoxAcc@{d}"] for d in self.iou_thresholds]))
-        result["thresholds"] = self.thresholds.tolist()
-        result["curves"] = {str(d): c.tolist() for d, c in curves.items()}
-        return result
+        self._check_complete(allow_partial)
+        counts = np.stack([self.correct_matrix(d)[1].sum(axis=0) for d in self.iou_thresholds])
+        return box_metrics(counts, self.count, self.thresholds, self.iou_thresholds,
+                           self.multi_contour, len(self.gt_boxes))
 
 
 def topk_localization(

@@ -20,11 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from moana.scoremaps import read_scoremap, scoremap_file
-from moana.metrics.boxes import BoxEvaluator
-from moana.metrics.common import check_scoremap
-from moana.metrics.masks import MaskEvaluator
 from moana.io import to_jsonable, write_json
+from moana.metrics.boxes import box_metrics
+from moana.metrics.common import cam_thresholds
+from moana.metrics.masks import mask_edges, pxap_metrics
+from moana.metrics.streaming import CONTOUR_MODES, Counts, ScoringJob, score_split
+from moana.scoremaps import read_scoremap, scoremap_file
 
 
 def evaluate_scoremap_dir(
@@ -34,7 +35,7 @@ def evaluate_scoremap_dir(
     step: float | None = None,
     mask_root: str | os.PathLike | None = None,
     iou_thresholds: tuple[int, ...] = (30, 50, 70),
-    workers: int = 1,
+    workers: int | None = None,
     curves: bool = False,
     progress: bool = True,
     image_size: int | None = None,
@@ -45,7 +46,9 @@ def evaluate_scoremap_dir(
     ``step`` is the CAM threshold step (None: the one ``moana evaluate --save-cams`` recorded
     in the folder's ``protocol.json``, else wsolevaluation's 0.001), so both commands give one
     number for the same maps. ``image_size`` is the side S of the square maps (None: the first
-    map's). Raises
+    map's). The maps are scored in one streaming pass (:mod:`moana.metrics.streaming`) by
+    ``workers`` processes (None: one for a small split, else one per CPU left idle by other
+    jobs); the numbers are the same at any count. Raises
     FileNotFoundError for a missing folder or map and ValueError naming the file for a map that
     is not S x S, not floating point, not finite or not in [0, 1], a PNG map that is not 8-bit
     or 16-bit grayscale, and an image id with both a ``.npy`` and a ``.png`` map.
@@ -58,28 +61,24 @@ def evaluate_scoremap_dir(
     recorded, step, step_source = _resolve_step(scoremaps, step)
     metadata = load_wsol_metadata(metadata_dir)
     image_size, source = _check_split(metadata, scoremaps, mask_root, image_size)
-    box_evaluators, mask_evaluator = _evaluators(metadata, mask_root, step, iou_thresholds,
-                                                 workers, image_size)
-    ids = metadata.image_ids
+    job, num_maps = _job(metadata, scoremaps, mask_root, step, iou_thresholds, image_size, source)
+    bar = None
     if progress:  # imported here: tqdm.auto costs start-up time that --quiet runs need not pay
         from tqdm.auto import tqdm
 
-        ids = tqdm(ids, desc="score maps")
+        bar = tqdm(total=num_maps, desc="score maps")
     try:
-        for image_id in ids:
-            scoremap = _load_checked(scoremaps, image_id, image_size, source)
-            for evaluator in box_evaluators.values():
-                if image_id in evaluator.gt_boxes:
-                    evaluator.accumulate(scoremap, image_id)
-            if mask_evaluator is not None and image_id in metadata.masks:
-                mask_evaluator.accumulate(scoremap, image_id)
-        result = _header(scoremaps, metadata, step, step_source, image_size, recorded)
-        result.update(_box_results(box_evaluators, curves))
+        counts = score_split(metadata, job, num_maps=num_maps, workers=workers,
+                             progress=None if bar is None else bar.update)
     finally:
-        for evaluator in box_evaluators.values():
-            evaluator.close()
-    if mask_evaluator is not None:
-        result.update(_mask_results(mask_evaluator, curves))
+        if bar is not None:
+            bar.close()
+    result = _header(scoremaps, metadata, step, step_source, image_size, recorded)
+    result.update(_box_results(job, counts, sum(1 for i in metadata.image_ids
+                                                    if metadata.boxes.get(i)), curves))
+    if job.mask_edges is not None:
+        expected = sum(1 for paths in metadata.masks.values() if paths)
+        result.update(_mask_results(job, counts, expected, curves))
     return result
 
 
@@ -115,18 +114,22 @@ def _check_split(metadata, scoremaps: Path, mask_root, image_size: int | None
     return image_size, source
 
 
-def _evaluators(metadata, mask_root, step: float, iou_thresholds, workers: int,
-                image_size: int) -> tuple[dict[str, BoxEvaluator], MaskEvaluator | None]:
-    """The box evaluators (largest contour, all contours) and the mask evaluator the split needs."""
-    box_evaluators: dict[str, BoxEvaluator] = {}
-    if metadata.boxes:
-        for name, multi in (("largest_contour", False), ("all_contours", True)):
-            box_evaluators[name] = BoxEvaluator(metadata, step=step, iou_thresholds=iou_thresholds,
-                                                multi_contour=multi, workers=workers,
-                                                image_size=image_size)
-    mask_evaluator = (MaskEvaluator(metadata, mask_root, step=step, image_size=image_size)
-                      if metadata.masks and mask_root is not None else None)
-    return box_evaluators, mask_evaluator
+def _job(metadata, scoremaps: Path, mask_root, step: float, iou_thresholds, image_size: int,
+         source: str) -> tuple[ScoringJob, int]:
+    """What every map is scored for (boxes, masks, thresholds) and how many maps there are."""
+    thresholds = cam_thresholds(step)
+    iou_thresholds = tuple(int(d) for d in iou_thresholds)
+    if metadata.boxes and 50 not in iou_thresholds:
+        raise ValueError("iou_thresholds must include 50 (MaxBoxAcc / GT-known loc)")
+    masks = bool(metadata.masks) and mask_root is not None
+    if masks and not Path(mask_root).is_dir():
+        raise FileNotFoundError(f"mask root {mask_root} is not a directory")
+    job = ScoringJob(scoremaps, image_size, source, thresholds, iou_thresholds,
+                     bool(metadata.boxes), mask_edges(thresholds) if masks else None,
+                     Path(mask_root) if masks else None)
+    num_maps = sum(1 for i in metadata.image_ids
+                   if (job.boxes and metadata.boxes.get(i)) or (masks and metadata.masks.get(i)))
+    return job, num_maps
 
 
 def _header(scoremaps: Path, metadata, step: float, step_source: str, image_size: int,
@@ -140,21 +143,23 @@ def _header(scoremaps: Path, metadata, step: float, step_source: str, image_size
             "protocol": {**protocol(step, normalization, None), "step_from": step_source}}
 
 
-def _box_results(box_evaluators: dict[str, BoxEvaluator], curves: bool) -> dict:
+def _box_results(job: ScoringJob, counts: Counts, expected: int, curves: bool) -> dict:
     """MaxBoxAcc (largest contour, IoU 50), MaxBoxAccV2 (all contours) and both full results."""
-    if not box_evaluators:
+    if not job.boxes:
         return {}
-    single = box_evaluators["largest_contour"].compute()
-    multi = box_evaluators["all_contours"].compute()
-    out: dict = {"MaxBoxAcc": single["MaxBoxAcc@50"], "MaxBoxAccV2": multi["MaxBoxAccV2"]}
-    for tag, r in (("largest_contour", single), ("all_contours", multi)):
+    out: dict = {}
+    for m, (tag, multi) in enumerate(CONTOUR_MODES):
+        r = box_metrics(counts.box[m], counts.box_maps, job.thresholds, job.iou_thresholds,
+                        multi, expected)
         out[tag] = {k: v for k, v in r.items() if curves or k not in ("curves", "thresholds")}
-    return out
+    return {"MaxBoxAcc": out["largest_contour"]["MaxBoxAcc@50"],
+            "MaxBoxAccV2": out["all_contours"]["MaxBoxAccV2"], **out}
 
 
-def _mask_results(mask_evaluator: MaskEvaluator, curves: bool) -> dict:
+def _mask_results(job: ScoringJob, counts: Counts, expected: int, curves: bool) -> dict:
     """PxAP, PIoU and its threshold (and the precision-recall curve with ``curves``)."""
-    r = mask_evaluator.compute()
+    r = pxap_metrics(counts.true_hist, counts.false_hist, job.mask_edges, counts.mask_maps,
+                     expected)
     out = {"PxAP": r["PxAP"], "PIoU": r["PIoU"], "PIoU_threshold": r["PIoU_threshold"]}
     if curves:
         out["mask_curves"] = {k: r[k] for k in ("precision", "recall", "thresholds")}
@@ -168,18 +173,6 @@ def _size_of_first(directory: Path, image_id: str) -> int:
         raise ValueError(f"{path}: score map is {array.shape[1]}x{array.shape[0]}; score maps "
                          "must be square (S x S)")
     return int(array.shape[0])
-
-
-def _load_checked(directory: Path, image_id: str, size: int, source: str) -> np.ndarray:
-    """One map, validated; every error names its file."""
-    path = scoremap_file(directory, image_id)
-    array = read_scoremap(path)
-    check_scoremap(array, f"{path} (score map of {image_id})")
-    if array.shape != (size, size):
-        raise ValueError(f"{path}: score map is {array.shape[1]}x{array.shape[0]} but "
-                         f"{size}x{size} is expected (from {source}); all maps must share one "
-                         "size: pass --image-size to match the maps, or re-save them")
-    return array
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -222,10 +215,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "it switches on PxAP / PIoU for a split with masks (default: none)")
     parser.add_argument("--iou", type=int, nargs="+", default=[30, 50, 70],
                         help="IoU thresholds in percent (must include 50)")
-    parser.add_argument("--workers", type=int, default=1,
-                        help="processes for the box evaluators; more than 1 was measured slower "
-                             "than 1 on 2 cores (each evaluator starts its own pool and the maps "
-                             "are read in the main process), so the default is 1; results are "
+    parser.add_argument("--workers", type=int, default=None,
+                        help="processes that read and score the maps (one pool for every "
+                             "metric; default: 1 below 64 maps, else one per CPU that other jobs "
+                             "leave idle by the load average); results are "
                              "identical at any count (docs/evaluation.md, 'Evaluator workers')")
     parser.add_argument("--image-size", type=int, default=None,
                         help="side of the square score maps in px (default: read from the first "

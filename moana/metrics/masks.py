@@ -80,9 +80,7 @@ class MaskEvaluator:
             default_thresholds(step) if cam_thresholds is None
             else np.asarray(cam_thresholds, dtype=np.float64)
         )
-        self.edges = np.append(self.thresholds, [1.0, 2.0, 3.0])
-        if (np.diff(self.edges) <= 0).any():
-            raise ValueError("cam_thresholds must increase strictly within [0, 1)")
+        self.edges = mask_edges(self.thresholds)
         self.image_size = check_size("image_size", image_size)
         self.true_hist = np.zeros(len(self.edges) - 1)
         self.false_hist = np.zeros(len(self.edges) - 1)
@@ -96,8 +94,9 @@ class MaskEvaluator:
         if scoremap.shape != gt_mask.shape:
             raise ValueError(f"{name} has shape {scoremap.shape} but the mask is "
                              f"{gt_mask.shape} (the evaluator's image_size={self.image_size})")
-        self.true_hist += np.histogram(scoremap[gt_mask == 1], bins=self.edges)[0]
-        self.false_hist += np.histogram(scoremap[gt_mask == 0], bins=self.edges)[0]
+        true_hist, false_hist = mask_histograms(scoremap, gt_mask, self.edges)
+        self.true_hist += true_hist
+        self.false_hist += false_hist
         self.count += 1
 
     def accumulate(self, scoremap: np.ndarray, image_id: str) -> None:
@@ -129,31 +128,56 @@ class MaskEvaluator:
                 f"only {self.count} of the {expected} images with masks in "
                 f"{self.metadata.directory} were accumulated (missing e.g. {missing}); the "
                 "numbers would cover a subset: pass allow_partial=True to score it anyway")
-        tp = self.true_hist[::-1].cumsum()
-        fn = self.true_hist.sum() - tp
-        fp = self.false_hist[::-1].cumsum()
-        if ((tp + fn) <= 0).all():
-            raise ValueError("no positive ground-truth pixel in the evaluated set")
-        if ((tp + fp) <= 0).all():
-            raise ValueError("no positive prediction in the evaluated set")
-        nonzero = (tp + fp) != 0
-        with np.errstate(invalid="ignore", divide="ignore"):
-            precision = tp / (tp + fp)
-            recall = tp / (tp + fn)
-            iou = tp / (tp + fp + fn)
-        pxap = float((precision[1:] * np.diff(recall))[nonzero[1:]].sum() * 100)
-        # reversed index j counts pixels with score >= edges[-2 - j]
-        thresholds_rev = self.edges[:-1][::-1]
-        valid = thresholds_rev <= 1.0
-        best = int(np.nanargmax(np.where(valid, iou, -1)))
-        partial = {"partial": True, "num_expected": expected} if self.count < expected else {}
-        return {
-            "num_images": self.count,
-            **partial,
-            "PxAP": pxap,
-            "PIoU": float(iou[best] * 100),
-            "PIoU_threshold": float(thresholds_rev[best]),
-            "precision": precision[::-1].tolist(),
-            "recall": recall[::-1].tolist(),
-            "thresholds": self.edges[:-1].tolist(),
-        }
+        return pxap_metrics(self.true_hist, self.false_hist, self.edges, self.count, expected)
+
+
+def mask_edges(thresholds: np.ndarray) -> np.ndarray:
+    """wsolevaluation's histogram bin edges: the CAM thresholds plus [1, 2, 3]; ValueError
+    unless they increase strictly."""
+    edges = np.append(thresholds, [1.0, 2.0, 3.0])
+    if (np.diff(edges) <= 0).any():
+        raise ValueError("cam_thresholds must increase strictly within [0, 1)")
+    return edges
+
+
+def mask_histograms(scoremap: np.ndarray, gt_mask: np.ndarray, edges: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Score histograms (int64) of one map's foreground (mask 1) and background (mask 0) pixels."""
+    return (np.histogram(scoremap[gt_mask == 1], bins=edges)[0],
+            np.histogram(scoremap[gt_mask == 0], bins=edges)[0])
+
+
+def pxap_metrics(true_hist: np.ndarray, false_hist: np.ndarray, edges: np.ndarray,
+                 count: int, expected: int) -> dict:
+    """:meth:`MaskEvaluator.compute`'s result from the pooled foreground / background score
+    histograms of ``count`` maps (of ``expected`` images with masks)."""
+    true_hist = np.asarray(true_hist, dtype=np.float64)
+    false_hist = np.asarray(false_hist, dtype=np.float64)
+    tp = true_hist[::-1].cumsum()
+    fn = true_hist.sum() - tp
+    fp = false_hist[::-1].cumsum()
+    if ((tp + fn) <= 0).all():
+        raise ValueError("no positive ground-truth pixel in the evaluated set")
+    if ((tp + fp) <= 0).all():
+        raise ValueError("no positive prediction in the evaluated set")
+    nonzero = (tp + fp) != 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = tp / (tp + fp)
+        recall = tp / (tp + fn)
+        iou = tp / (tp + fp + fn)
+    pxap = float((precision[1:] * np.diff(recall))[nonzero[1:]].sum() * 100)
+    # reversed index j counts pixels with score >= edges[-2 - j]
+    thresholds_rev = edges[:-1][::-1]
+    valid = thresholds_rev <= 1.0
+    best = int(np.nanargmax(np.where(valid, iou, -1)))
+    partial = {"partial": True, "num_expected": expected} if count < expected else {}
+    return {
+        "num_images": count,
+        **partial,
+        "PxAP": pxap,
+        "PIoU": float(iou[best] * 100),
+        "PIoU_threshold": float(thresholds_rev[best]),
+        "precision": precision[::-1].tolist(),
+        "recall": recall[::-1].tolist(),
+        "thresholds": edges[:-1].tolist(),
+    }

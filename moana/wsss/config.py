@@ -83,7 +83,8 @@ class IRLabelConfig:
     # auto (use pydensecrf2 when importable) | on | off; YAML 1.1 reads bare on/off as booleans
     crf: str | bool = "auto"
     crf_scale: float = 1.0  # x IRN's CRF kernel widths (3, 50 px for ~500 px images)
-    num_workers: int = 0
+    # processes making IR labels (one pool per run): null = one per CPU; 0 or 1 = the main one
+    num_workers: int | None = None
 
 
 @dataclass

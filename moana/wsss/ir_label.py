@@ -15,11 +15,13 @@ from __future__ import annotations
 import importlib.util
 import warnings
 from collections.abc import Sequence
+from concurrent.futures import as_completed
 from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from moana._parallel import process_pool, resolve_workers
 from moana.wsss._io import load_image_rgb, save_png, voc_image_path
 from moana.wsss.eval_cam import cam_to_label
 from moana.wsss.make_cam import load_cam
@@ -99,16 +101,48 @@ def ir_label_path(out_dir: Path, image_id: str) -> Path:
     return Path(out_dir) / f"{image_id}.png"
 
 
+def _write_ir_label(cam_dir: Path, voc_root: Path, out_dir: Path, image_id: str,
+                    options: dict) -> str:
+    """Make and write (atomically) the IR label of one image; returns its id."""
+    image = load_image_rgb(voc_image_path(voc_root, image_id))
+    label = ir_label_from_cam(load_cam(cam_dir, image_id), image, **options)
+    save_png(ir_label_path(out_dir, image_id), label)
+    return image_id
+
+
 def make_ir_labels(cam_dir: Path, *, voc_root: Path, image_ids: Sequence[str], out_dir: Path,
                    fg_thres: float = 0.30, bg_thres: float = 0.05, use_crf: bool = True,
-                   crf_scale: float = 1.0, overwrite: bool = False) -> int:
-    """Write one IR label PNG per image (skipping existing ones unless ``overwrite``)."""
+                   crf_scale: float = 1.0, overwrite: bool = False,
+                   num_workers: int | None = 1) -> int:
+    """Write one IR label PNG per image (skipping existing ones unless ``overwrite``); returns
+    how many were written.
+
+    ``num_workers`` processes share the images (None: one per CPU; 0 or 1: this process), in
+    one pool started for the call; every PNG is written atomically by the process that made
+    it, with the same bytes at any count."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     todo = [i for i in image_ids if overwrite or not ir_label_path(out_dir, i).is_file()]
-    for image_id in tqdm(todo, desc="ir_label", leave=False):
-        image = load_image_rgb(voc_image_path(voc_root, image_id))
-        label = ir_label_from_cam(load_cam(cam_dir, image_id), image, fg_thres=fg_thres,
-                                  bg_thres=bg_thres, use_crf=use_crf, crf_scale=crf_scale)
-        save_png(ir_label_path(out_dir, image_id), label)
+    options = {"fg_thres": fg_thres, "bg_thres": bg_thres, "use_crf": use_crf,
+               "crf_scale": crf_scale}
+    workers = min(resolve_workers(num_workers, "ir_label.num_workers"), max(1, len(todo)))
+    bar = tqdm(total=len(todo), desc="ir_label", leave=False)
+    if workers == 1:
+        for image_id in todo:
+            _write_ir_label(cam_dir, voc_root, out_dir, image_id, options)
+            bar.update()
+        bar.close()
+        return len(todo)
+    if use_crf:
+        import pydensecrf.densecrf  # noqa: F401  (loaded once, inherited by the workers)
+    pool = process_pool(workers)
+    try:
+        futures = [pool.submit(_write_ir_label, cam_dir, voc_root, out_dir, image_id, options)
+                   for image_id in todo]
+        for future in as_completed(futures):
+            future.result()  # re-raises a worker's error (naming the file)
+            bar.update()
+    finally:
+        pool.shutdown(cancel_futures=True)
+        bar.close()
     return len(todo)

@@ -326,7 +326,8 @@ def _ir_label(cfg: WSSSConfig, method: str, data: VOCData, dirs: dict[str, Path]
     count = make_ir_labels(dirs["cams"], voc_root=data.root, image_ids=data.train_ids,
                            out_dir=dirs["ir_label"], fg_thres=cfg.ir_label.conf_fg_thres,
                            bg_thres=cfg.ir_label.conf_bg_thres, use_crf=use_crf,
-                           crf_scale=cfg.ir_label.crf_scale, overwrite=overwrite)
+                           crf_scale=cfg.ir_label.crf_scale, overwrite=overwrite,
+                           num_workers=cfg.ir_label.num_workers)
     return {"computed": count, "crf": use_crf, "seconds": time.perf_counter() - start}
 
 
