@@ -71,12 +71,14 @@ class Counts:
 
     @classmethod
     def zeros(cls, job: ScoringJob) -> Counts:
+        """Empty counts shaped for ``job``'s contour modes, IoU thresholds and CAM thresholds."""
         bins = 0 if job.mask_edges is None else len(job.mask_edges) - 1
         shape = (len(CONTOUR_MODES), len(job.iou_thresholds), len(job.thresholds))
         return cls(np.zeros(shape, np.int64), 0, np.zeros(bins, np.int64),
                    np.zeros(bins, np.int64), 0)
 
     def add(self, other: Counts) -> None:
+        """Add ``other``'s counts (another chunk's) in place."""
         self.box += other.box
         self.box_maps += other.box_maps
         self.true_hist += other.true_hist
