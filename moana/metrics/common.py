@@ -1,11 +1,18 @@
 """Shared checks and conventions of wsolevaluation (Choe et al., CVPR 2020): score-map validity,
-the CAM-threshold list and the resizing of ground-truth boxes to the 224x224 evaluation grid."""
+the CAM-threshold list, the resizing of ground-truth boxes to the 224x224 evaluation grid and
+the metric reported per dataset."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from moana.data.boxes import RESIZE_LENGTH, check_size, resize_box  # noqa: F401  (the one copy)
+
+
+def primary_metric(dataset: str) -> str:
+    """The localization metric wsolevaluation reports for ``dataset``: PxAP on OpenImages (masks),
+    MaxBoxAccV2 elsewhere."""
+    return "PxAP" if str(dataset).lower() == "openimages" else "MaxBoxAccV2"
 
 
 def cam_thresholds(step: float = 0.001) -> np.ndarray:

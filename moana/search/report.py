@@ -10,8 +10,6 @@ All written atomically.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ from optuna.trial import TrialState
 from moana.io import atomic_write_text
 from moana.search.space import SearchSpace
 from moana.train.config import TrainConfig, load_config
+from moana.train.records import write_metrics_csv
 
 __all__ = ["trial_rows", "write_report"]
 
@@ -39,17 +38,6 @@ def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
         row.update({f"param {k}": v for k, v in t.params.items()})
         rows.append(row)
     return rows
-
-
-def _csv(rows: list[dict[str, Any]]) -> str:
-    columns: list[str] = []
-    for row in rows:
-        columns += [c for c in row if c not in columns]
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue()
 
 
 def _best_config(best: optuna.trial.FrozenTrial, base: TrainConfig, study: optuna.Study,
@@ -89,7 +77,7 @@ def write_report(study: optuna.Study, search_dir: Path, base: TrainConfig, space
         "best_params": dict(best.params) if best else None,
         "best_config": "best.yaml" if best else None,
     }
-    atomic_write_text(search_dir / "trials.csv", _csv(rows))
+    write_metrics_csv(search_dir / "trials.csv", rows)
     if best is not None:
         atomic_write_text(search_dir / "best.yaml", _best_config(best, base, study, metric))
     atomic_write_text(search_dir / "search.json", json.dumps(summary, indent=2) + "\n")

@@ -259,10 +259,10 @@ def config_digest(config: TrainConfig) -> str:
 
 def _metric_key(config: TrainConfig) -> str:
     """The val metric the search maximizes: the config's model-selection metric."""
+    from moana.metrics.common import primary_metric
+
     select = config.eval.select_by
-    if select != "auto":
-        return select
-    return "PxAP" if config.data.dataset.lower() == "openimages" else "MaxBoxAccV2"
+    return select if select != "auto" else primary_metric(config.data.dataset)
 
 
 def search(config: str | Path, *, search_dir: str | Path | None = None,

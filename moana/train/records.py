@@ -23,7 +23,8 @@ from moana.io import to_jsonable as _jsonable
 
 
 def write_metrics_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    """Rewrite the per-epoch CSV (columns: the union of the rows' keys, in first-seen order)."""
+    """Rewrite a CSV of rows atomically, e.g. the per-epoch metrics or a search's trials
+    (columns: the union of the rows' keys, in first-seen order)."""
     columns: list[str] = []
     for row in rows:
         columns += [k for k in row if k not in columns]

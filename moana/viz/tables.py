@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from moana.io import atomic_write, atomic_write_text
+from moana.metrics.common import primary_metric
 from moana.viz._io import write_meta
 
 REPORTED_SOURCE = "MoANA, Sci. Rep. 2023 (Sohn et al.), doi:10.1038/s41598-023-45796-8"
@@ -72,11 +73,6 @@ PROTOCOL_NOTE = (
 VERDICT_RULE = ("verdict: `within` when |Δ to reported| ≤ 2 × the std over seeds, `outside` "
                 "otherwise; `one seed` when there is no spread to judge by, `no reported` when "
                 "nothing was published")
-
-
-def primary_metric(dataset: str) -> str:
-    """The metric wsolevaluation reports for ``dataset``: PxAP on OpenImages, else MaxBoxAccV2."""
-    return "PxAP" if str(dataset).lower() == "openimages" else "MaxBoxAccV2"
 
 
 def _verdict(delta: float, std: float, seeds: int) -> str:
