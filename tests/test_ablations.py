@@ -308,3 +308,20 @@ def test_parallel_runs_equal_serial_runs_and_controls_get_their_data(tmp_path) -
     made = json.loads((tmp_path / "p" / "data-mark_hidden_0.5" / "synthetic.json").read_text())
     assert made["mark_hidden"] == 0.5
     assert json.loads((tmp_path / "p" / "data" / "synthetic.json").read_text())["mark_hidden"] == 0
+
+
+def test_ablation_figure_repeats_whatever_the_global_rng_state() -> None:
+    df = pd.DataFrame({"variant": ["cam"] * 3 + ["se"] * 3, "seed": [0, 1, 2] * 2,
+                       "MaxBoxAccV2": [60.0, 61.0, 62.0, 63.0, 64.0, 65.0]})
+
+    def dots(draw_before: int) -> list:
+        np.random.seed(draw_before)
+        np.random.uniform(size=draw_before)
+        before = np.random.get_state()[1].copy()
+        fig = plot_ablation(df, "MaxBoxAccV2")
+        assert (np.random.get_state()[1] == before).all()  # the caller's stream is left as it was
+        offsets = [c.get_offsets().tolist() for c in fig.axes[0].collections]
+        matplotlib.pyplot.close(fig)
+        return offsets
+
+    assert dots(1) == dots(7)

@@ -8,6 +8,7 @@ Boxes are ``(x0, y0, x1, y1)`` in the pixel grid of the image they are drawn on.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import matplotlib.patches as mpatches
@@ -352,6 +353,18 @@ def plot_mask_grid(images: Sequence[np.ndarray], masks: Mapping[str, Sequence[np
     return fig
 
 
+@contextmanager
+def _seeded_global_rng(seed: int):
+    """Seed numpy's global generator inside the block and restore its state after: seaborn's
+    ``stripplot`` draws its jitter from it, so the figure's bytes then repeat from run to run."""
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
+
+
 def plot_ablation(
     results: pd.DataFrame,
     metric: str = "MaxBoxAccV2",
@@ -374,10 +387,11 @@ def plot_ablation(
         data=results, x="variant", y=metric, order=order, errorbar="sd", linestyle="none",
         capsize=0.3, color="black", markers="D", ax=ax,
     )
-    sns.stripplot(
-        data=results, x="variant", y=metric, order=order, color="tab:blue", alpha=0.5, size=4,
-        jitter=0.15, ax=ax,
-    )
+    with _seeded_global_rng(0):
+        sns.stripplot(
+            data=results, x="variant", y=metric, order=order, color="tab:blue", alpha=0.5, size=4,
+            jitter=0.15, ax=ax,
+        )
     if reference is not None and reference in order:
         ref_mean = results.loc[results["variant"] == reference, metric].mean()
         ax.axhline(
